@@ -1,0 +1,45 @@
+// swift-tools-version: 6.1
+//
+// Blockyard: a content-addressed artifact store and delta engine for large release artifacts.
+// Layering (see docs/ARCHITECTURE.md):
+//   BlockyardCore  pure: digests, chunking, blockmap codec, planner (buffers in, values out)
+//   BlockyardIO    platform: files, threads, atomic writes, progress
+//   BlockyardCLI   the `blockyard` command line (one file per subcommand)
+import PackageDescription
+
+let package = Package(
+    name: "Blockyard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "blockyard", targets: ["blockyard"]),
+        .library(name: "BlockyardCore", targets: ["BlockyardCore"]),
+        .library(name: "BlockyardIO", targets: ["BlockyardIO"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenSSLCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CLMDB", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+
+        .target(name: "BlockyardCore", dependencies: ["CZlib", "COpenSSLCrypto"]),
+        .target(name: "BlockyardIO", dependencies: ["BlockyardCore"]),
+        .target(
+            name: "BlockyardCLI",
+            dependencies: [
+                "BlockyardCore", "BlockyardIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "blockyard", dependencies: ["BlockyardCLI"]),
+
+        // Test support: regenerates the shared golden-vector inputs from their names.
+        .target(name: "BlockyardTestSupport", path: "Tests/BlockyardTestSupport"),
+        .testTarget(name: "BlockyardCoreTests", dependencies: ["BlockyardCore", "BlockyardTestSupport"]),
+        .testTarget(name: "BlockyardIOTests", dependencies: ["BlockyardIO", "BlockyardCore", "BlockyardTestSupport"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CZlib", "COpenSSLCrypto", "CLMDB", "CArchive"]),
+        .testTarget(name: "BlockyardCLITests", dependencies: ["BlockyardCore", "BlockyardTestSupport", "blockyard"]),
+    ]
+)

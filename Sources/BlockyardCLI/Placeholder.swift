@@ -1,0 +1,1 @@
+public enum BlockyardCommand { public static func main() {} }

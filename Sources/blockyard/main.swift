@@ -1,0 +1,2 @@
+import BlockyardCLI
+BlockyardCommand.main()
