@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "blockyard", targets: ["blockyard"]),
         .library(name: "BlockyardCore", targets: ["BlockyardCore"]),
         .library(name: "BlockyardIO", targets: ["BlockyardIO"]),
+        .library(name: "BlockyardStore", targets: ["BlockyardStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -27,10 +28,11 @@ let package = Package(
 
         .target(name: "BlockyardCore", dependencies: ["CZlib", "COpenSSLCrypto"]),
         .target(name: "BlockyardIO", dependencies: ["BlockyardCore"]),
+        .target(name: "BlockyardStore", dependencies: ["BlockyardCore", "BlockyardIO", "CLMDB", "CArchive"]),
         .target(
             name: "BlockyardCLI",
             dependencies: [
-                "BlockyardCore", "BlockyardIO",
+                "BlockyardCore", "BlockyardIO", "BlockyardStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "blockyard", dependencies: ["BlockyardCLI"]),
@@ -39,6 +41,7 @@ let package = Package(
         .target(name: "BlockyardTestSupport", path: "Tests/BlockyardTestSupport"),
         .testTarget(name: "BlockyardCoreTests", dependencies: ["BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "BlockyardIOTests", dependencies: ["BlockyardIO", "BlockyardCore", "BlockyardTestSupport"]),
+        .testTarget(name: "BlockyardStoreTests", dependencies: ["BlockyardStore", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CZlib", "COpenSSLCrypto", "CLMDB", "CArchive"]),
         .testTarget(name: "BlockyardCLITests", dependencies: ["BlockyardCore", "BlockyardTestSupport", "blockyard"]),
     ]

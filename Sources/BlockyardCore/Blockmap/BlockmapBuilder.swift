@@ -50,6 +50,23 @@ public struct BlockmapBuilder {
 
     /// Ends the input and returns the result.
     public mutating func finalize() -> BlockmapResult {
+        let blockmap = finishChunks()
+        return BlockmapResult(blockmap: blockmap, size: chunker.consumed, sha512: sha512.finalize())
+    }
+
+    /// Ends the input for embedded mode (shared spec §7.2): returns the tail to append (raw
+    /// DEFLATE blockmap + 4-byte big-endian length) and the info of the grown file, whose
+    /// SHA-512 continues over the tail.
+    public mutating func finalizeEmbedded() -> (result: BlockmapResult, tail: [UInt8]) {
+        let blockmap = finishChunks()
+        let tail = BlockmapCodec.embeddedTail(blockmap)
+        sha512.update(contentsOf: tail)
+        let result = BlockmapResult(blockmap: blockmap, size: chunker.consumed + tail.count,
+                                    sha512: sha512.finalize(), blockMapSize: tail.count - 4)
+        return (result, tail)
+    }
+
+    private mutating func finishChunks() -> Blockmap {
         if let end = chunker.finish() {
             checksums.append(ChunkChecksum(bytes: chunkHasher.finalize())!)
             sizes.append(end - lastEnd)
@@ -58,8 +75,7 @@ public struct BlockmapBuilder {
             checksums.append(.empty)
             sizes.append(0)
         }
-        return BlockmapResult(blockmap: Blockmap(checksums: checksums, sizes: sizes),
-                              size: chunker.consumed, sha512: sha512.finalize())
+        return Blockmap(checksums: checksums, sizes: sizes)
     }
 
     /// The blockmap of a complete buffer.
@@ -73,17 +89,22 @@ public struct BlockmapBuilder {
 /// A generated blockmap with the size and SHA-512 of the bytes it describes.
 public struct BlockmapResult: Sendable {
     public var blockmap: Blockmap
+    /// Size of the file (in embedded mode: of the grown file).
     public var size: Int
+    /// SHA-512 of the file (in embedded mode: of the grown file).
     public var sha512: Digest
+    /// Length of the embedded raw-DEFLATE blockmap (embedded mode only).
+    public var blockMapSize: Int?
 
-    public init(blockmap: Blockmap, size: Int, sha512: Digest) {
+    public init(blockmap: Blockmap, size: Int, sha512: Digest, blockMapSize: Int? = nil) {
         self.blockmap = blockmap
         self.size = size
         self.sha512 = sha512
+        self.blockMapSize = blockMapSize
     }
 
     /// The info JSON `app-builder blockmap` prints (shared spec §6.2).
-    public var info: BlockmapInfo { BlockmapInfo(size: size, sha512: sha512.base64) }
+    public var info: BlockmapInfo { BlockmapInfo(size: size, sha512: sha512.base64, blockMapSize: blockMapSize) }
 }
 
 /// The info JSON of `app-builder blockmap`: `{"size":N,"sha512":"…"}`, plus `blockMapSize`

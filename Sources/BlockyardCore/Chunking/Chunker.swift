@@ -104,6 +104,17 @@ public struct Chunker: Sendable {
         fingerprint = h
     }
 
+    /// Forces a chunk boundary at the current position (for example at an archive member or
+    /// tensor boundary) and returns it, or nil when the position already is a boundary.
+    /// The next chunk is chunked from scratch, exactly as after a content-defined cut.
+    public mutating func cutHere() -> Int? {
+        precondition(!finished, "Chunker.cutHere after finish")
+        guard consumed > chunkStart else { return nil }
+        chunkStart = consumed
+        fingerprint = 0
+        return consumed
+    }
+
     /// Ends the input. Returns the end offset of the final chunk if bytes remain after the
     /// last cut (a chunk ended by end of input), or nil when the last cut fell exactly on the
     /// end of input (or the input was empty) — the case where app-builder emits a trailing

@@ -1,0 +1,34 @@
+import ArgumentParser
+
+/// The `blockyard` command: a thin shell over the library layers. Each subcommand lives in
+/// its own file under `Commands/`.
+public struct BlockyardCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "blockyard",
+        abstract: "Content-addressed artifact store and delta engine for large release artifacts.",
+        discussion: """
+            Blockyard hashes and blockmaps release artifacts byte-identically to electron-builder,
+            plans minimal differential downloads, and reconstructs verified files.
+
+            EXIT CODES
+              0   success
+              1   a check failed: checksum mismatch, verification failure, some inputs failed
+              64  usage error (bad flags or arguments)
+              65  invalid data: corrupt, truncated or malformed blockmap, sums file or plan
+              66  an input file is missing, unreadable or not a regular file
+              73  an output file could not be created
+              74  I/O error while reading or writing
+            """,
+        version: BlockyardVersion.current,
+        subcommands: [
+            HashCommand.self,
+            BlockmapCommand.self,
+        ])
+
+    public init() {}
+}
+
+/// The version printed by `blockyard --version`.
+public enum BlockyardVersion {
+    public static let current = "0.1.0"
+}

@@ -1,1 +1,0 @@
-public enum BlockyardCommand { public static func main() {} }

@@ -1,0 +1,69 @@
+import BlockyardCore
+import Foundation
+
+/// Generates the blockmap, size and SHA-512 of a file.
+public enum BlockmapGenerator {
+    /// Blockmap of `path` in one streaming pass (any readable input, `-` for stdin).
+    public static func generate(path: String, compat: BlockmapCompat = .electronBuilder,
+                                progress: ((Int) -> Void)? = nil) throws -> BlockmapResult {
+        var builder = BlockmapBuilder(compat: compat)
+        let input = try FileInput(path: path)
+        try input.forEachBlock { block in
+            builder.update(block)
+            progress?(block.count)
+        }
+        return builder.finalize()
+    }
+
+    /// Embedded mode: the blockmap of `path` plus the tail to append and the grown file's info.
+    public static func generateEmbedded(path: String, compat: BlockmapCompat = .electronBuilder,
+                                        progress: ((Int) -> Void)? = nil) throws -> (result: BlockmapResult, tail: [UInt8]) {
+        var builder = BlockmapBuilder(compat: compat)
+        let input = try FileInput(path: path)
+        try input.forEachBlock { block in
+            builder.update(block)
+            progress?(block.count)
+        }
+        return builder.finalizeEmbedded()
+    }
+
+    /// Appends `tail` to the file at `path` atomically: the original is copied to a temporary
+    /// sibling, the tail appended, the copy fsync'd and renamed over the original. A crash or
+    /// error at any point leaves the original file unchanged.
+    /// - Parameter expectedSize: the size the blockmap was computed over; if the file changed
+    ///   meanwhile, nothing is written.
+    public static func appendAtomically(path: String, tail: [UInt8], expectedSize: Int) throws {
+        let input = try FileInput(path: path)
+        guard input.regularFileSize == expectedSize else {
+            throw FileError(path: path, kind: .other, reason: "file changed while its blockmap was computed (size \(input.regularFileSize ?? -1), expected \(expectedSize)); not modified")
+        }
+        let writer = try AtomicFileWriter(destination: path)
+        var copied = 0
+        while copied < expectedSize {
+            // sendfile copies in the kernel (no user-space buffer) between regular files.
+            let n = sendfile(writer.fileDescriptor, input.descriptor, nil, min(expectedSize - copied, 1 << 30))
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == ENOSYS || errno == EINVAL { break }
+                throw FileError(path: path, errno: errno, doing: "copy failed")
+            }
+            if n == 0 { break }
+            copied += n
+        }
+        if copied < expectedSize {
+            // Fall back to read/write for the rest.
+            lseek(input.descriptor, off_t(copied), SEEK_SET)
+            lseek(writer.fileDescriptor, off_t(copied), SEEK_SET)
+            try input.forEachBlock(blockSize: 1 << 20) { block in
+                try writer.write(block)
+                copied += block.count
+            }
+        }
+        guard copied == expectedSize else {
+            throw FileError(path: path, kind: .io, reason: "file shrank while being copied (\(copied) of \(expectedSize) bytes); not modified")
+        }
+        lseek(writer.fileDescriptor, off_t(copied), SEEK_SET)
+        try writer.write(tail)
+        try writer.commit()
+    }
+}
