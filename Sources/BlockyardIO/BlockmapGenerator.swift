@@ -2,10 +2,25 @@ import BlockyardCore
 import Foundation
 
 /// Generates the blockmap, size and SHA-512 of a file.
+///
+/// Regular files of at least ``parallelThreshold`` bytes are mapped and processed on all cores
+/// by ``ParallelBlockmapper``; smaller files and streams go through the single-threaded
+/// ``BlockmapBuilder``. Both give identical results (tested).
 public enum BlockmapGenerator {
-    /// Blockmap of `path` in one streaming pass (any readable input, `-` for stdin).
+    public static let parallelThreshold = 1 << 20
+
+    /// Worker threads for large files: every core (at least 2, at most 8).
+    public static var defaultThreads: Int { min(8, max(2, ProcessInfo.processInfo.activeProcessorCount)) }
+
+    /// Blockmap of `path` (any readable input, `-` for stdin).
     public static func generate(path: String, compat: BlockmapCompat = .electronBuilder,
+                                threads: Int = defaultThreads,
                                 progress: ((Int) -> Void)? = nil) throws -> BlockmapResult {
+        if let mapped = try mapIfLarge(path) {
+            let run = ParallelBlockmapper(file: mapped, progress: progress).run(threads: threads)
+            return BlockmapResult(blockmap: blockmap(run.sizes, run.checksums, run.endsWithZeroChunk, compat),
+                                  size: mapped.size, sha512: run.sha512.finalize())
+        }
         var builder = BlockmapBuilder(compat: compat)
         let input = try FileInput(path: path)
         try input.forEachBlock { block in
@@ -17,7 +32,17 @@ public enum BlockmapGenerator {
 
     /// Embedded mode: the blockmap of `path` plus the tail to append and the grown file's info.
     public static func generateEmbedded(path: String, compat: BlockmapCompat = .electronBuilder,
+                                        threads: Int = defaultThreads,
                                         progress: ((Int) -> Void)? = nil) throws -> (result: BlockmapResult, tail: [UInt8]) {
+        if let mapped = try mapIfLarge(path) {
+            let run = ParallelBlockmapper(file: mapped, progress: progress).run(threads: threads)
+            let map = blockmap(run.sizes, run.checksums, run.endsWithZeroChunk, compat)
+            let tail = BlockmapCodec.embeddedTail(map)
+            run.sha512.update(contentsOf: tail)
+            let result = BlockmapResult(blockmap: map, size: mapped.size + tail.count,
+                                        sha512: run.sha512.finalize(), blockMapSize: tail.count - 4)
+            return (result, tail)
+        }
         var builder = BlockmapBuilder(compat: compat)
         let input = try FileInput(path: path)
         try input.forEachBlock { block in
@@ -25,6 +50,23 @@ public enum BlockmapGenerator {
             progress?(block.count)
         }
         return builder.finalizeEmbedded()
+    }
+
+    private static func mapIfLarge(_ path: String) throws(FileError) -> MappedFile? {
+        guard path != "-" else { return nil }
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, Int(st.st_size) >= parallelThreshold else { return nil }
+        return try MappedFile(path: path)
+    }
+
+    private static func blockmap(_ sizes: [Int], _ checksums: [ChunkChecksum], _ zeroChunk: Bool,
+                                 _ compat: BlockmapCompat) -> Blockmap {
+        var sizes = sizes, checksums = checksums
+        if zeroChunk && compat == .appBuilder {
+            sizes.append(0)
+            checksums.append(.empty)
+        }
+        return Blockmap(checksums: checksums, sizes: sizes)
     }
 
     /// Appends `tail` to the file at `path` atomically: the original is copied to a temporary
