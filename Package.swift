@@ -4,6 +4,8 @@
 // Layering (see docs/ARCHITECTURE.md):
 //   BlockyardCore  pure: digests, chunking, blockmap codec, planner (buffers in, values out)
 //   BlockyardIO    platform: files, threads, atomic writes, progress
+//   BlockyardStore deduplicating chunk store in LMDB
+//   BlockyardRelease  update metadata, channels, publishing, signing
 //   BlockyardCLI   the `blockyard` command line (one file per subcommand)
 import PackageDescription
 
@@ -15,9 +17,12 @@ let package = Package(
         .library(name: "BlockyardCore", targets: ["BlockyardCore"]),
         .library(name: "BlockyardIO", targets: ["BlockyardIO"]),
         .library(name: "BlockyardStore", targets: ["BlockyardStore"]),
+        .library(name: "BlockyardRelease", targets: ["BlockyardRelease"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries from Debian's -dev packages.
@@ -30,9 +35,16 @@ let package = Package(
         .target(name: "BlockyardIO", dependencies: ["BlockyardCore"]),
         .target(name: "BlockyardStore", dependencies: ["BlockyardCore", "BlockyardIO", "CLMDB", "CArchive"]),
         .target(
+            name: "BlockyardRelease",
+            dependencies: [
+                "BlockyardCore", "BlockyardIO",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ]),
+        .target(
             name: "BlockyardCLI",
             dependencies: [
-                "BlockyardCore", "BlockyardIO", "BlockyardStore",
+                "BlockyardCore", "BlockyardIO", "BlockyardStore", "BlockyardRelease",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "blockyard", dependencies: ["BlockyardCLI"]),
@@ -42,6 +54,7 @@ let package = Package(
         .testTarget(name: "BlockyardCoreTests", dependencies: ["BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "BlockyardIOTests", dependencies: ["BlockyardIO", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "BlockyardStoreTests", dependencies: ["BlockyardStore", "BlockyardCore", "BlockyardTestSupport"]),
+        .testTarget(name: "BlockyardReleaseTests", dependencies: ["BlockyardRelease", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CZlib", "COpenSSLCrypto", "CLMDB", "CArchive"]),
         .testTarget(name: "BlockyardCLITests", dependencies: ["BlockyardCore", "BlockyardTestSupport", "blockyard"]),
     ]
