@@ -1,26 +1,29 @@
-/// HTTP byte ranges (RFC 9110 §14): parsing a `Range` header against a representation of
-/// known length, with limits that keep hostile headers cheap.
-public struct ByteRange: Equatable, Hashable, Sendable, CustomStringConvertible {
-    /// First byte offset.
-    public let first: Int
-    /// Last byte offset (inclusive).
-    public let last: Int
+/// A range of bytes: `offset ..< offset + length`. Used for the byte ranges a plan fetches
+/// and for HTTP `Range` requests (RFC 9110 §14), where it is written `first-last` inclusive.
+public struct ByteRange: Equatable, Hashable, Sendable, Codable, CustomStringConvertible {
+    public var offset: Int
+    public var length: Int
 
+    public init(offset: Int, length: Int) {
+        self.offset = offset
+        self.length = length
+    }
+
+    /// The inclusive range `first ... last`.
     public init(first: Int, last: Int) {
         precondition(first >= 0 && last >= first, "invalid byte range \(first)-\(last)")
-        self.first = first
-        self.last = last
+        self.init(offset: first, length: last - first + 1)
     }
 
-    /// The range covering `offset ..< offset + length` (length ≥ 1).
-    public init(offset: Int, length: Int) {
-        self.init(first: offset, last: offset + length - 1)
-    }
+    /// One past the last byte.
+    public var end: Int { offset + length }
+    /// First byte offset.
+    public var first: Int { offset }
+    /// Last byte offset (inclusive).
+    public var last: Int { offset + length - 1 }
+    public var range: Range<Int> { offset..<end }
 
-    public var length: Int { last - first + 1 }
-    public var range: Range<Int> { first..<(last + 1) }
-
-    /// `a-b`, as in a Range header.
+    /// `a-b` with an inclusive end, as in an HTTP Range header.
     public var description: String { "\(first)-\(last)" }
 
     /// `bytes a-b/size`, the Content-Range value.
