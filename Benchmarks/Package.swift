@@ -2,7 +2,9 @@
 //
 // Micro benchmarks of Blockyard's hot paths, kept in their own package (like
 // swift-collections' Benchmarks) so the main build and CI stay lean.
-//   cd Benchmarks && swift package benchmark
+//   cd Benchmarks && swift package benchmark                       # everything
+//   cd Benchmarks && swift package benchmark --target CoreBenchmarks  # digests, chunking, plan, multipart
+//   cd Benchmarks && swift package benchmark --target StoreBenchmarks # LMDB chunk store put/get
 import PackageDescription
 
 let package = Package(
@@ -20,6 +22,15 @@ let package = Package(
                 .product(name: "BlockyardCore", package: "Blockyard"),
             ],
             path: "Benchmarks/CoreBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        .executableTarget(
+            name: "StoreBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "BlockyardCore", package: "Blockyard"),
+                .product(name: "BlockyardStore", package: "Blockyard"),
+            ],
+            path: "Benchmarks/StoreBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
     ]
 )

@@ -67,32 +67,55 @@ def warm(path):
 GNU_TIME = "/usr/bin/time"
 
 
-def measure(argv):
-    """Runs argv with stdout discarded; returns dict(wall, cpu, rss_kib).
+class CommandFailed(SystemExit):
+    """A measured command exited non-zero (uncaught, it ends the script with the message)."""
+
+    def __init__(self, argv, returncode, stderr):
+        self.argv, self.returncode, self.stderr = argv, returncode, stderr
+        super().__init__(f"benchmark command failed ({returncode}): {' '.join(argv)}\n{stderr}")
+
+    def short(self):
+        lines = [l for l in self.stderr.strip().splitlines() if l.strip() and "Command exited with" not in l]
+        return f"{os.path.basename(self.argv[0])} exited {self.returncode}" + (f": {lines[-1][:160]}" if lines else "")
+
+
+def measure(argv, cwd=None, stdout=None, env=None):
+    """Runs argv (stdout discarded, or written to the path `stdout`); returns dict(wall, cpu, rss_kib).
 
     GNU time forks the command from its own small process, so the peak RSS is the command's
-    own (a child forked from Python would inherit Python's high-water mark)."""
+    own (a child forked from Python would inherit Python's high-water mark). Raises
+    CommandFailed when the command fails."""
     if not os.path.exists(GNU_TIME):
         raise SystemExit("tools/bench-*: needs GNU time (apt-get install time)")
     report = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"blockyard-bench-time-{os.getpid()}")
-    start = time.perf_counter()
-    proc = subprocess.run([GNU_TIME, "-f", "%U %S %M", "-o", report] + argv,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wall = time.perf_counter() - start
+    out = open(stdout, "wb") if stdout else subprocess.DEVNULL
+    try:
+        start = time.perf_counter()
+        proc = subprocess.run([GNU_TIME, "-f", "%U %S %M", "-o", report] + list(argv), cwd=cwd, env=env,
+                              stdout=out, stderr=subprocess.PIPE)
+        wall = time.perf_counter() - start
+    finally:
+        if stdout:
+            out.close()
     if proc.returncode != 0:
-        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr.decode(errors='replace')}")
+        raise CommandFailed(list(argv), proc.returncode, proc.stderr.decode(errors="replace"))
     with open(report) as f:
         user, system, rss = f.read().split()[-3:]
     os.unlink(report)
     return {"wall": wall, "cpu": float(user) + float(system), "rss_kib": int(rss)}
 
 
-def run_interleaved(commands, runs):
-    """commands: {label: argv}. Returns {label: [results…]}, runs interleaved."""
+def run_interleaved(commands, runs, before=None, after=None):
+    """commands: {label: argv or callable(run) -> argv}. Returns {label: [results…]}, runs
+    interleaved. before/after(label, run) are called around each measured run (not timed)."""
     results = {label: [] for label in commands}
-    for _ in range(runs):
+    for run in range(runs):
         for label, argv in commands.items():
-            results[label].append(measure(argv))
+            if before:
+                before(label, run)
+            results[label].append(measure(argv(run) if callable(argv) else argv))
+            if after:
+                after(label, run)
     return results
 
 
@@ -116,6 +139,43 @@ def machine():
     load = os.getloadavg()[0]
     return f"{cpu}, {os.cpu_count()} cores ({', '.join(interesting) or 'no SHA-NI/AVX flags'}), " \
            f"{platform.system()} {platform.release()}, load {load:.2f} at start"
+
+
+def hash_commands(by, path):
+    """The hash-limit peers and `blockyard hash`, as in tools/bench-hash."""
+    return {
+        "openssl dgst -sha512": ["openssl", "dgst", "-sha512", path],
+        "openssl dgst -sha256": ["openssl", "dgst", "-sha256", path],
+        "sha256sum": ["sha256sum", path],
+        "blockyard hash (both)": [by, "hash", path],
+    }
+
+
+def blockmap_commands(by, path, outdir=None):
+    """`blockyard blockmap` in both generations, as in tools/bench-blockmap."""
+    base = os.path.join(outdir, os.path.basename(path)) if outdir else path
+    return {
+        "blockyard blockmap": [by, "blockmap", "--input", path, "--output", base + ".blockmap"],
+        "blockyard blockmap --compat app-builder": [by, "blockmap", "--input", path, "--output",
+                                                    base + ".ab.blockmap", "--compat", "app-builder"],
+    }
+
+
+HASH_LIMIT = "openssl dgst -sha512"
+
+
+def throughput_rows(results, size, baseline=HASH_LIMIT, prefix=()):
+    """Rows [*prefix, label, wall s, MB/s, CPU s, peak RSS MiB, throughput / baseline]."""
+    base = median(results[baseline], "wall")
+    rows = []
+    for label, rs in results.items():
+        wall = median(rs, "wall")
+        rows.append(list(prefix) + [label, f"{wall:.2f}", f"{size / wall / 1e6:.0f}", f"{median(rs, 'cpu'):.2f}",
+                                    f"{median(rs, 'rss_kib') / 1024:.0f}", f"{base / wall:.2f}"])
+    return rows
+
+
+THROUGHPUT_HEADERS = ["command", "wall s", "MB/s", "CPU s", "peak RSS MiB", "throughput / openssl-sha512"]
 
 
 def table(headers, rows):

@@ -89,4 +89,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Blockmap gzip decode + parse (3200 chunks)") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try BlockmapCodec.decodeGzip(gzip)) }
     }
+
+    planBenchmarks(blockmap: blockmap)
+    multipartBenchmarks()
 }
