@@ -1,0 +1,79 @@
+import BlockyardIO
+import Foundation
+
+/// A change to one channel file, as commands report it.
+public struct ChannelFileChange: Equatable, Sendable, Encodable {
+    public var file: String
+    public var channel: String
+    public var version: String
+    /// The version the file pointed at before, if it existed.
+    public var previousVersion: String?
+    public var stagingPercentage: Int?
+    public var previousStagingPercentage: Int?
+    /// Whether a `.sig` was written beside it.
+    public var signed: Bool
+}
+
+/// A channel file a command chose not to touch, and why.
+public struct ChannelFileSkip: Equatable, Sendable, Encodable {
+    public var file: String
+    public var channel: String
+    public var currentVersion: String
+    public var reason: String
+}
+
+/// The channel files at the root of a release directory: reading them, and writing them (with
+/// their signatures) atomically.
+struct ChannelFileStore {
+    let root: String
+
+    func path(_ name: String) -> String { (root as NSString).appendingPathComponent(name) }
+
+    /// The parsed channel file `name`, or nil when there is none.
+    func existing(_ name: String) throws(ReleaseError) -> ChannelDocument? {
+        let file = path(name)
+        guard FileManager.default.fileExists(atPath: file) else { return nil }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileInput.readAll(path: file, limit: 64 << 20)
+        } catch {
+            throw ReleaseError.input(error)
+        }
+        do {
+            return try ChannelDocument(bytes: bytes)
+        } catch {
+            throw ReleaseError(.invalidData, "\(file): \(error.message)")
+        }
+    }
+
+    /// Channel files at the root that belong to `channel`, sorted.
+    func names(channel: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return entries.filter { ReleaseLayout.channel(ofChannelFile: $0) == channel }.sorted()
+    }
+
+    /// Fails before anything is written if a file about to be rewritten is signed and no key
+    /// was given: rewriting it would leave a signature that no longer matches.
+    func checkSignable(_ names: [String], key: MetadataSigningKey?) throws(ReleaseError) {
+        guard key == nil else { return }
+        for name in names where FileManager.default.fileExists(atPath: path(name + ReleaseLayout.signatureSuffix)) {
+            throw ReleaseError(.usage, "\(name) is signed (\(name)\(ReleaseLayout.signatureSuffix)): pass --sign KEY to re-sign it, or delete the .sig file to stop signing this channel")
+        }
+    }
+
+    /// Writes `text` as channel file `name` and, with a key, its signature. Each file is
+    /// replaced atomically; the signature is written first, so a reader that sees the new
+    /// channel file also sees its signature.
+    func write(_ name: String, text: String, key: MetadataSigningKey?) throws(ReleaseError) {
+        let content = Array(text.utf8)
+        do {
+            if let key {
+                let signature = ChannelFileSignature.sign(name: name, content: content, key: key)
+                try AtomicFileWriter.write(Array(signature.utf8), to: path(name + ReleaseLayout.signatureSuffix))
+            }
+            try AtomicFileWriter.write(content, to: path(name))
+        } catch {
+            throw ReleaseError.output(error)
+        }
+    }
+}

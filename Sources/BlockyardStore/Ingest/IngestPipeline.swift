@@ -1,0 +1,398 @@
+import BlockyardCore
+import Foundation
+
+/// Ingests a source with three threads so that reading and cut finding, hashing, and LMDB
+/// writes (with their flushes) overlap:
+///
+/// 1. **reader** (the calling thread): reads each member into large slots, finds the
+///    content-defined cuts (plus forced cuts at member and tensor boundaries) and the
+///    member's SHA-512. Slots hold whole chunks only: the unfinished tail of a slot is
+///    copied to the start of the next.
+/// 2. **hasher**: per chunk SHA-256 (the key) and the member's SHA-256; looks the key up and
+///    computes the BLAKE2b-18 blockmap checksum only for chunks the store does not have yet.
+/// 3. **writer**: the single LMDB writer. Puts new chunks and their records (refcount 0) in
+///    batched transactions of about `batchBytes`, then hands the slots back.
+///
+/// Memory is bounded by the slot pool (`maxSlots` × about 4 MiB). The manifest and its
+/// reference counts are committed afterwards by ``ChunkStore/add(path:as:options:)``.
+final class IngestPipeline: @unchecked Sendable {
+    struct Configuration {
+        var aware = true
+        var readSize = 4 << 20
+        var maxSlots = 16
+        var batchBytes = 32 << 20
+        var progress: (@Sendable (Int) -> Void)?
+    }
+
+    struct Result {
+        var members: [ManifestMember]
+        var newChunks = 0
+        var newBytes = 0
+        var batches = 0
+        var warnings: [String] = []
+    }
+
+    private let store: ChunkStore
+    private let config: Configuration
+    private let failure = FailureBox()
+    private let toHasher = Channel<Slot>()
+    private let toWriter = Channel<Slot>()
+    private let pool: SlotPool
+
+    // Written by the hasher thread, read after it is joined.
+    private var members: [ManifestMember] = []
+    private var hasherWarnings: [String] = []
+    private var newChunks = 0
+    private var newBytes = 0
+    // Written by the writer thread, read after it is joined.
+    private var batches = 0
+
+    init(store: ChunkStore, configuration: Configuration) {
+        self.store = store
+        config = configuration
+        pool = SlotPool(capacity: configuration.readSize + (64 << 10), maxSlots: max(4, configuration.maxSlots))
+        failure.whenFailing { [toHasher, toWriter, pool] in
+            toHasher.cancel()
+            toWriter.cancel()
+            pool.cancel()
+        }
+    }
+
+    func run(_ source: IngestSource) throws -> Result {
+        let hasher = PipelineThread(name: "blockyard-store-hash") { [self] in
+            do { try hashStage() } catch { failure.fail(error) }
+        }
+        let writer = PipelineThread(name: "blockyard-store-write") { [self] in
+            do { try writeStage() } catch { failure.fail(error) }
+        }
+        do {
+            try readStage(source)
+            toHasher.close()
+        } catch {
+            failure.fail(error)
+        }
+        hasher.join()
+        writer.join()
+        if let error = failure.error { throw error }
+        return Result(members: members, newChunks: newChunks, newBytes: newBytes, batches: batches,
+                      warnings: source.warnings + hasherWarnings)
+    }
+
+    // MARK: Stage 1: read, cut, SHA-512
+
+    private func readStage(_ source: IngestSource) throws {
+        guard var slot = pool.take() else { throw PipelineCancelled() }
+        /// Rotate to a fresh slot when less than this is left for reading.
+        let minimumRoom = min(256 << 10, config.readSize / 2)
+        while let member = try source.next() {
+            switch member.content {
+            case .symlink(let target):
+                slot.events.append(.start(MemberStart(path: member.path, mode: member.mode, kind: .symlink(target: target))))
+                slot.events.append(.end(MemberEnd.empty))
+            case .hardlink(let target):
+                slot.events.append(.start(MemberStart(path: member.path, mode: member.mode, kind: .regular, aliasOf: target)))
+                slot.events.append(.end(MemberEnd.empty))
+            case .stream(let base, let sizeHint):
+                let stream = PeekableStream(base)
+                let detected = config.aware ? try TensorBoundaries.detect(stream, size: sizeHint) : nil
+                let boundaries = detected?.offsets ?? []
+                slot.events.append(.start(MemberStart(path: member.path, mode: member.mode, kind: .regular,
+                                                      boundaryFormat: detected?.format)))
+                var chunker = Chunker()
+                let sha512 = SHA2Hasher(.sha512)
+                // The current (unfinished) chunk: where it starts in the slot and in the member.
+                var chunkStart = slot.length
+                var lastCut = 0
+                var nextBoundary = 0
+                var pendingCut = false
+                var forced = 0
+                while true {
+                    if slot.capacity - slot.length < minimumRoom {
+                        guard let next = pool.take() else { throw PipelineCancelled() }
+                        let carry = slot.length - chunkStart
+                        next.buffer.baseAddress!.copyMemory(from: slot.buffer.baseAddress! + chunkStart, byteCount: carry)
+                        next.length = carry
+                        slot.length = chunkStart
+                        guard toHasher.send(slot) else { throw PipelineCancelled() }
+                        slot = next
+                        chunkStart = 0
+                    }
+                    let room = UnsafeMutableRawBufferPointer(start: slot.buffer.baseAddress! + slot.length,
+                                                             count: min(slot.capacity - slot.length, config.readSize))
+                    let n = try stream.read(into: room)
+                    if n == 0 { break }
+                    let data = UnsafeRawBufferPointer(start: room.baseAddress, count: n)
+                    sha512.update(data)
+                    config.progress?(n)
+                    let current = slot
+                    let emit = { (end: Int) in
+                        let length = end - lastCut
+                        current.events.append(.chunk(offset: chunkStart, length: length))
+                        chunkStart += length
+                        lastCut = end
+                    }
+                    var p = 0
+                    while p < n {
+                        if pendingCut {
+                            // A boundary reached earlier, and more data follows: cut there.
+                            pendingCut = false
+                            if let end = chunker.cutHere() {
+                                emit(end)
+                                forced += 1
+                            }
+                        }
+                        var piece = n - p
+                        if nextBoundary < boundaries.count {
+                            piece = min(piece, boundaries[nextBoundary] - chunker.consumed)
+                        }
+                        chunker.feed(UnsafeRawBufferPointer(rebasing: data[p..<(p + piece)]), onCut: emit)
+                        p += piece
+                        while nextBoundary < boundaries.count && boundaries[nextBoundary] <= chunker.consumed {
+                            if boundaries[nextBoundary] == chunker.consumed { pendingCut = true }
+                            nextBoundary += 1
+                        }
+                    }
+                    slot.length += n
+                }
+                let endsOnCut: Bool
+                if let end = chunker.finish() {
+                    let length = end - lastCut
+                    slot.events.append(.chunk(offset: chunkStart, length: length))
+                    endsOnCut = false
+                } else {
+                    endsOnCut = true
+                }
+                slot.events.append(.end(MemberEnd(size: chunker.consumed, sha512: sha512.finalize(),
+                                                  endsOnCut: endsOnCut, forcedCuts: forced)))
+            }
+        }
+        guard toHasher.send(slot) else { throw PipelineCancelled() }
+    }
+
+    // MARK: Stage 2: keys, lookups, checksums of new chunks
+
+    private func hashStage() throws {
+        var seen: [ChunkKey: ChunkChecksum] = [:]
+        var current: (start: MemberStart, sha256: SHA2Hasher, chunks: [ManifestChunk])?
+        var index: [String: Int] = [:]
+        let refs = store.refs
+        while let slot = toHasher.receive() {
+            let base = UnsafeRawPointer(slot.buffer.baseAddress!)
+            try store.env.read { txn in
+                for event in slot.events {
+                    switch event {
+                    case .start(let start):
+                        current = (start, SHA2Hasher(.sha256), [])
+                    case .chunk(let offset, let length):
+                        let bytes = UnsafeRawBufferPointer(start: base + offset, count: length)
+                        let key = ChunkKey(of: bytes)
+                        current!.sha256.update(bytes)
+                        let checksum: ChunkChecksum
+                        if let known = seen[key] {
+                            checksum = known
+                        } else if let value = try key.withUnsafeBytes({ try txn.get(refs, $0) }) {
+                            guard let record = ChunkRecord(decoding: value), record.size == length else {
+                                throw StoreError.corruption("the record of chunk \(key.hex) does not match its \(length) bytes (run `blockyard store verify`)")
+                            }
+                            checksum = record.checksum
+                            seen[key] = checksum
+                        } else {
+                            checksum = BLAKE2b.chunkChecksum(bytes)
+                            seen[key] = checksum
+                            slot.newChunks.append(NewChunk(key: key, offset: offset, length: length, checksum: checksum))
+                            newChunks += 1
+                            newBytes += length
+                        }
+                        current!.chunks.append(ManifestChunk(key: key, checksum: checksum, size: length))
+                    case .end(let end):
+                        guard let (start, sha256, chunks) = current.map({ ($0.start, $0.sha256, $0.chunks) }) else { continue }
+                        current = nil
+                        var member: ManifestMember
+                        if let target = start.aliasOf {
+                            guard let i = index[target] else {
+                                throw StoreError.invalidInput(path: start.path, reason: "hard link to \(target.debugDescription), which comes later or not at all")
+                            }
+                            member = members[i]
+                            member.path = start.path
+                            member.mode = start.mode
+                        } else {
+                            member = ManifestMember(path: start.path, mode: start.mode, kind: start.kind, size: end.size,
+                                                    sha512: end.sha512, sha256: sha256.finalize(), chunks: chunks,
+                                                    endsOnCut: end.endsOnCut, forcedCuts: end.forcedCuts,
+                                                    boundaryFormat: start.boundaryFormat)
+                        }
+                        if let earlier = index[member.path] {
+                            // Archives may hold a path twice; extracting keeps the last one.
+                            hasherWarnings.append("\(member.path): appears more than once; the last copy is kept")
+                            members.remove(at: earlier)
+                            index = Dictionary(uniqueKeysWithValues: members.enumerated().map { ($1.path, $0) })
+                        }
+                        index[member.path] = members.count
+                        members.append(member)
+                    }
+                }
+            }
+            guard toWriter.send(slot) else { throw PipelineCancelled() }
+        }
+        toWriter.close()
+    }
+
+    // MARK: Stage 3: the LMDB writer
+
+    private func writeStage() throws {
+        // Items of the current transaction, as ranges of their slots' new chunks. A slot goes
+        // back to the pool only once all its items are committed, so a batch redone after
+        // MDB_MAP_FULL still finds its bytes.
+        var batch: [(slot: Slot, items: Range<Int>)] = []
+        var batchBytes = 0
+        var held: [Slot] = []
+        let maxHeld = max(2, pool.maxSlots / 2)
+        let chunks = store.chunks, refs = store.refs
+        func commit(keepingLast: Bool) throws {
+            if !batch.isEmpty {
+                try store.env.write { txn in
+                    for (slot, items) in batch {
+                        let base = UnsafeRawPointer(slot.buffer.baseAddress!)
+                        for item in slot.newChunks[items] {
+                            try item.key.withUnsafeBytes { key in
+                                guard let target = try txn.reserve(chunks, key, count: item.length) else { return }
+                                target.baseAddress!.copyMemory(from: base + item.offset, byteCount: item.length)
+                                let record = ChunkRecord(refcount: 0, size: item.length, checksum: item.checksum)
+                                try withUnsafeTemporaryAllocation(byteCount: ChunkRecord.encodedSize, alignment: 8) { buffer in
+                                    record.encode(into: buffer.baseAddress!)
+                                    try txn.put(refs, key, UnsafeRawBufferPointer(buffer), noOverwrite: true)
+                                }
+                            }
+                        }
+                    }
+                }
+                batches += 1
+                batch.removeAll()
+                batchBytes = 0
+            }
+            let kept = keepingLast ? held.popLast() : nil
+            held.forEach(pool.give)
+            held = kept.map { [$0] } ?? []
+        }
+        while let slot = toWriter.receive() {
+            held.append(slot)
+            var first = 0
+            for (i, item) in slot.newChunks.enumerated() {
+                batchBytes += item.length
+                if batchBytes >= config.batchBytes {
+                    batch.append((slot, first..<(i + 1)))
+                    first = i + 1
+                    try commit(keepingLast: first < slot.newChunks.count)
+                }
+            }
+            if first < slot.newChunks.count { batch.append((slot, first..<slot.newChunks.count)) }
+            if held.count >= maxHeld { try commit(keepingLast: false) }
+        }
+        if failure.error == nil { try commit(keepingLast: false) }
+    }
+}
+
+// MARK: Slots
+
+struct MemberStart {
+    var path: String
+    var mode: UInt32
+    var kind: ManifestMember.Kind
+    /// Set for a tar hard link: the member whose content this one shares.
+    var aliasOf: String?
+    var boundaryFormat: BoundaryFormat?
+}
+
+struct MemberEnd {
+    var size: Int
+    var sha512: Digest
+    var endsOnCut: Bool
+    var forcedCuts: Int
+
+    static var empty: MemberEnd {
+        MemberEnd(size: 0, sha512: SHA2Hasher(.sha512).finalize(), endsOnCut: true, forcedCuts: 0)
+    }
+}
+
+enum SlotEvent {
+    case start(MemberStart)
+    /// A complete chunk at `offset` in the slot.
+    case chunk(offset: Int, length: Int)
+    case end(MemberEnd)
+}
+
+struct NewChunk {
+    var key: ChunkKey
+    var offset: Int
+    var length: Int
+    var checksum: ChunkChecksum
+}
+
+/// A read buffer and what the stages found in it.
+final class Slot: @unchecked Sendable {
+    let buffer: UnsafeMutableRawBufferPointer
+    var length = 0
+    var events: [SlotEvent] = []
+    var newChunks: [NewChunk] = []
+
+    init(capacity: Int) {
+        buffer = .allocate(byteCount: capacity, alignment: 64)
+    }
+
+    deinit { buffer.deallocate() }
+
+    var capacity: Int { buffer.count }
+
+    func reset() {
+        length = 0
+        events.removeAll(keepingCapacity: true)
+        newChunks.removeAll(keepingCapacity: true)
+    }
+}
+
+/// At most `maxSlots` slots, allocated on demand and reused.
+final class SlotPool: @unchecked Sendable {
+    let capacity: Int
+    let maxSlots: Int
+    private var free: [Slot] = []
+    private var allocated = 0
+    private var cancelled = false
+    private let condition = NSCondition()
+
+    init(capacity: Int, maxSlots: Int) {
+        self.capacity = capacity
+        self.maxSlots = maxSlots
+    }
+
+    /// A clean slot, waiting for one to be given back if all are in use; nil once cancelled.
+    func take() -> Slot? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if cancelled { return nil }
+            if let slot = free.popLast() {
+                slot.reset()
+                return slot
+            }
+            if allocated < maxSlots {
+                allocated += 1
+                return Slot(capacity: capacity)
+            }
+            condition.wait()
+        }
+    }
+
+    func give(_ slot: Slot) {
+        condition.lock()
+        free.append(slot)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
