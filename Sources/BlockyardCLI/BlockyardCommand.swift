@@ -18,11 +18,18 @@ public struct BlockyardCommand: ParsableCommand {
               66  an input file is missing, unreadable or not a regular file
               73  an output file could not be created
               74  I/O error while reading or writing
+              75  the store is locked by another writer (store commands)
             """,
         version: BlockyardVersion.current,
         subcommands: [
             HashCommand.self,
             BlockmapCommand.self,
+            PlanCommand.self,
+            ApplyCommand.self,
+            StoreCommand.self,
+            ReleaseCommand.self,
+            PublishCommand.self,
+            KeyCommand.self,
         ])
 
     public init() {}
