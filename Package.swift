@@ -6,6 +6,7 @@
 //   BlockyardIO    platform: files, threads, atomic writes, progress
 //   BlockyardStore deduplicating chunk store in LMDB
 //   BlockyardRelease  update metadata, channels, publishing, signing
+//   BlockyardHTTP  `serve` (Hummingbird) and the update client (AsyncHTTPClient)
 //   BlockyardCLI   the `blockyard` command line (one file per subcommand)
 import PackageDescription
 
@@ -18,11 +19,15 @@ let package = Package(
         .library(name: "BlockyardIO", targets: ["BlockyardIO"]),
         .library(name: "BlockyardStore", targets: ["BlockyardStore"]),
         .library(name: "BlockyardRelease", targets: ["BlockyardRelease"]),
+        .library(name: "BlockyardHTTP", targets: ["BlockyardHTTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian's -dev packages.
@@ -42,9 +47,17 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]),
         .target(
+            name: "BlockyardHTTP",
+            dependencies: [
+                "BlockyardCore", "BlockyardIO", "BlockyardRelease", "BlockyardStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
+        .target(
             name: "BlockyardCLI",
             dependencies: [
-                "BlockyardCore", "BlockyardIO", "BlockyardStore", "BlockyardRelease",
+                "BlockyardCore", "BlockyardIO", "BlockyardStore", "BlockyardRelease", "BlockyardHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "blockyard", dependencies: ["BlockyardCLI"]),
@@ -55,6 +68,7 @@ let package = Package(
         .testTarget(name: "BlockyardIOTests", dependencies: ["BlockyardIO", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "BlockyardStoreTests", dependencies: ["BlockyardStore", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "BlockyardReleaseTests", dependencies: ["BlockyardRelease", "BlockyardCore", "BlockyardTestSupport"]),
+        .testTarget(name: "BlockyardHTTPTests", dependencies: ["BlockyardHTTP", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CZlib", "COpenSSLCrypto", "CLMDB", "CArchive"]),
         .testTarget(name: "BlockyardCLITests", dependencies: ["BlockyardCore", "BlockyardTestSupport", "blockyard"]),
     ]

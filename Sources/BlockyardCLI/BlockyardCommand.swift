@@ -24,12 +24,9 @@ public struct BlockyardCommand: ParsableCommand {
         subcommands: [
             HashCommand.self,
             BlockmapCommand.self,
-            PlanCommand.self,
-            ApplyCommand.self,
             StoreCommand.self,
-            ReleaseCommand.self,
-            PublishCommand.self,
-            KeyCommand.self,
+            PlanCommand.self, ApplyCommand.self, UpdateCommand.self, ServeCommand.self,
+            ReleaseCommand.self, PublishCommand.self, KeyCommand.self,
         ])
 
     public init() {}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BlockyardCore
+import BlockyardHTTP
 import BlockyardIO
 import Foundation
 
@@ -10,10 +11,11 @@ struct ApplyCommand: ParsableCommand {
         abstract: "Build a new file from a plan, seeds and fetched ranges; verified.",
         discussion: """
             Reads a plan written by `blockyard plan --json`, copies from the seeds it
-            names and fetches the other ranges from --source (a local copy of the new
-            file; HTTP sources come later). The file is written to a temporary file in
-            the target directory; its SHA-512 is computed by reading that file back
-            from disk, then it is fsync'd and renamed over --out.
+            names and fetches the other ranges from --source: a local copy of the new
+            file, or its http(s) URL (the ranges are then downloaded as `blockyard
+            update` downloads them, resumable). The file is written to a temporary
+            file in the target directory; its SHA-512 is computed by reading that
+            file back from disk, then it is fsync'd and renamed over --out.
 
             On any mismatch (size, SHA-512, a seed that changed after its blockmap
             was made, a short source) the temporary file is removed, --out and every
@@ -30,7 +32,7 @@ struct ApplyCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("A plan written by `blockyard plan --json`.", valueName: "PLAN"))
     var plan: String
 
-    @Option(help: ArgumentHelp("Where fetched ranges come from: a local file.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Where fetched ranges come from: a local file or an http(s) URL.", valueName: "FILE"))
     var source: String
 
     @Option(help: ArgumentHelp("The file to create or replace.", valueName: "NEW"))
@@ -54,10 +56,6 @@ struct ApplyCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        let lower = source.lowercased()
-        if lower.hasPrefix("http://") || lower.hasPrefix("https://") {
-            throw ValidationError("HTTP range sources are not supported yet; give a local file as --source")
-        }
         do {
             _ = try ExpectedDigest.sha512(expectSHA512)
         } catch {
@@ -97,13 +95,20 @@ struct ApplyCommand: ParsableCommand {
 
         let bar = ProgressBar(label: out, total: plan.target.size)
         let report: FileApplyReport
+        var download: RangeDownloadReport?
         do {
             let expected = try ExpectedDigest.sha512(expectSHA512)
-            let rangeSource = try LocalFileRangeSource(path: source)
-            report = try FileApplier.apply(
-                plan: plan, source: rangeSource, to: out, expectedSHA512: expected,
-                options: FileApplyOptions(seedPaths: seedPaths, expectedSize: size, verifyChunks: verifyChunks,
-                                          progress: bar.advance(by:)))
+            if let url = HTTPApplySource.url(source) {
+                let result = try HTTPApplySource.apply(plan: plan, url: url, expectedSHA512: expected, out: out,
+                                                       seedPaths: seedPaths, size: size, verifyChunks: verifyChunks)
+                (report, download) = (result.apply, result.download)
+            } else {
+                let rangeSource = try LocalFileRangeSource(path: source)
+                report = try FileApplier.apply(
+                    plan: plan, source: rangeSource, to: out, expectedSHA512: expected,
+                    options: FileApplyOptions(seedPaths: seedPaths, expectedSize: size, verifyChunks: verifyChunks,
+                                              progress: bar.advance(by:)))
+            }
             bar.finish()
         } catch {
             bar.finish()
@@ -116,6 +121,9 @@ struct ApplyCommand: ParsableCommand {
         let s = report.statistics
         Console.out("\(out): \(report.size) bytes written and SHA-512 verified on disk")
         Console.out("  fetched   \(s.bytesFetched) bytes in \(s.ranges) range\(s.ranges == 1 ? "" : "s"), \(s.requests) request\(s.requests == 1 ? "" : "s")")
+        if let d = download {
+            Console.out("  network   \(d.payloadBytes) bytes downloaded in \(d.rangeRequests) request\(d.rangeRequests == 1 ? "" : "s") (\(d.transport))\(d.resumedBytes > 0 ? ", \(d.resumedBytes) resumed" : "")")
+        }
         Console.out("  copied    \(s.bytesCopied) bytes from seeds, \(s.bytesDuplicated) repeated within the file")
         if s.chunksVerified > 0 { Console.out("  chunks    \(s.chunksVerified) verified while writing") }
         Console.out(String(format: "  time      %.2f s to build and verify, %.2f s to sync and rename",
@@ -125,6 +133,8 @@ struct ApplyCommand: ParsableCommand {
     /// Prints the reason and picks the exit code.
     static func fail(_ error: any Error) -> ExitCode {
         switch error {
+        case let e as UpdateError:
+            return UpdateCommand.fail(e)
         case let e as ApplyError:
             Console.error(e.description)
             if case .invalidExpectedDigest = e { return ExitStatus.usage }

@@ -30,14 +30,7 @@ enum ReleaseConsole {
     /// Reports `error` on stderr and returns the exit code for its kind.
     static func fail(_ error: ReleaseError) -> ExitCode {
         Console.error(error.message)
-        switch error.kind {
-        case .usage: return ExitStatus.usage
-        case .invalidData: return ExitStatus.dataError
-        case .missingInput: return ExitStatus.noInput
-        case .cannotCreate: return ExitStatus.cannotCreate
-        case .io: return ExitStatus.ioError
-        case .checkFailed: return ExitStatus.checkFailed
-        }
+        return ExitStatus.code(for: error.kind)
     }
 
     /// Runs `body`, turning a ``ReleaseError`` into its exit code.

@@ -11,6 +11,18 @@ public enum ExitStatus {
     public static let cannotCreate = ExitCode(73)
     public static let ioError = ExitCode(74)
 
+    /// The exit code of a failure category.
+    public static func code(for kind: FailureKind) -> ExitCode {
+        switch kind {
+        case .usage: return usage
+        case .invalidData: return dataError
+        case .missingInput: return noInput
+        case .cannotCreate: return cannotCreate
+        case .io: return ioError
+        case .checkFailed: return checkFailed
+        }
+    }
+
     /// The exit code for a file error while reading an input.
     public static func forInput(_ error: FileError) -> ExitCode {
         switch error.kind {

@@ -1,0 +1,154 @@
+import ArgumentParser
+import BlockyardHTTP
+import Foundation
+
+/// `blockyard serve --root DIR [--store PATH] [--host H] [--port N]`.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve a release directory over HTTP for electron-updater and blockyard update.",
+        discussion: """
+            Serves DIR (the layout `blockyard release create` writes) so that every
+            electron-updater client updates differentially: one range gets 206 with
+            Content-Range, several get multipart/byteranges exactly like nginx (one
+            part per range, in request order), up to 2000 ranges and 128 KiB of
+            request headers; .blockmap files are gzip bytes without
+            Content-Encoding; strong ETags from the content hash; artifacts and
+            blockmaps are cached as immutable, channel files (*.yml) as no-cache.
+
+            With --store, artifacts listed in releases/V/release.json but absent
+            from DIR are served from the chunk store (matched by SHA-256/512),
+            reading only the chunks a range overlaps; missing blockmaps are
+            rebuilt from the stored chunk lists.
+
+            With --staged-rollout, a channel file with stagingPercentage is
+            answered per user (x-user-staging-id, electron-updater's rule): users
+            outside the percentage get the previous release's channel file.
+
+            GET / is a download page (latest version, notes, per-platform files
+            with sizes and SHA-256); /api/releases, /api/releases/latest and
+            /api/releases/tags/TAG answer like GitHub's releases API. GET /metrics
+            gives Prometheus metrics. Stop with Ctrl-C (SIGINT) or SIGTERM. See
+            docs/HTTP-SERVER.md.
+
+            EXAMPLES
+              blockyard serve --root site
+              blockyard serve --root site --host 0.0.0.0 --port 8080
+              blockyard serve --root site --store .blockyard/store \\
+                  --staged-rollout --port 0
+            """)
+
+    @Option(help: ArgumentHelp("The release directory to serve.", valueName: "DIR"))
+    var root: String
+
+    @Option(help: ArgumentHelp("A chunk store to serve artifacts from.", valueName: "PATH"))
+    var store: String?
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0: any free port, printed at start).")
+    var port = 8080
+
+    @Flag(help: "Serve the previous release to users outside stagingPercentage.")
+    var stagedRollout = false
+
+    @Option(help: "Product name on the download page (default: guessed).")
+    var productName: String?
+
+    @Option(help: ArgumentHelp("Public URL of the server, for API links.", valueName: "URL"))
+    var baseURL: String?
+
+    @Option(help: ArgumentHelp("Largest request header block.", valueName: "KiB"))
+    var maxHeaderKib = 128
+
+    @Option(help: "Most ranges in one request.")
+    var maxRanges = 2000
+
+    @Flag(help: "Print the listening address as one line of JSON.")
+    var json = false
+
+    func validate() throws {
+        guard maxHeaderKib >= 16 && maxHeaderKib <= 1024 else { throw ValidationError("--max-header-kib must be between 16 and 1024") }
+        guard maxRanges >= 1 && maxRanges <= 100_000 else { throw ValidationError("--max-ranges must be between 1 and 100000") }
+        if let baseURL, !(baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://")) {
+            throw ValidationError("--base-url must start with http:// or https://")
+        }
+    }
+
+    struct Listening: Encodable {
+        var url: String
+        var host: String
+        var port: Int
+        var root: String
+        var store: String?
+        var versions: [String]
+        var stagedRollout: Bool
+    }
+
+    func run() throws {
+        var configuration = ServeConfiguration(root: root, storePath: store, host: host, port: port,
+                                               stagedRollout: stagedRollout, productName: productName,
+                                               publicBaseURL: baseURL, maxHeaderBytes: maxHeaderKib * 1024)
+        configuration.rangeLimits.maxRanges = maxRanges
+        let server: ReleaseServer
+        do {
+            server = try ReleaseServer(configuration: configuration)
+        } catch {
+            Console.error(error.message)
+            throw Self.exitCode(error)
+        }
+        for problem in server.problems { Console.warning(problem) }
+        if stagedRollout {
+            for name in server.signedChannelFiles {
+                Console.warning("\(name) is signed: it is served as it is to every user (server-side staging would need the previous release's signature)")
+            }
+        }
+        let json = self.json
+        let root = self.root
+        let store = self.store
+        let staged = stagedRollout
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var failure: Error?
+        Task.detached {
+            do {
+                try await server.run(handleSignals: true) { host, port in
+                    let display = host.contains(":") ? "[\(host)]" : host
+                    let url = "http://\(display):\(port)/"
+                    if json {
+                        let encoder = JSONEncoder()
+                        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                        let value = Listening(url: url, host: host, port: port, root: root, store: store,
+                                              versions: server.versions, stagedRollout: staged)
+                        Console.out(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self))
+                    } else {
+                        var line = "serving \(root) at \(url)"
+                        if let count = server.storeMemberCount { line += " (store: \(count) files)" }
+                        Console.out(line)
+                    }
+                }
+            } catch {
+                failure = error
+            }
+            done.signal()
+        }
+        done.wait()
+        if let failure {
+            if let error = failure as? ServeError {
+                Console.error(error.message)
+                throw Self.exitCode(error)
+            }
+            Console.error("\(failure)")
+            throw ExitStatus.ioError
+        }
+    }
+
+    static func exitCode(_ error: ServeError) -> ExitCode {
+        switch error.kind {
+        case .usage: return ExitStatus.usage
+        case .missingInput: return ExitStatus.noInput
+        case .invalidData: return ExitStatus.dataError
+        case .io: return ExitStatus.ioError
+        }
+    }
+}

@@ -1,0 +1,436 @@
+import BlockyardCore
+import BlockyardIO
+import BlockyardRelease
+import Foundation
+
+/// Options of ``UpdateClient``.
+public struct UpdateOptions: Sendable {
+    /// The feed URL (electron-builder "generic" provider `url`).
+    public var feed: String
+    /// The installed file: the seed. Only ever read.
+    public var installed: String
+    /// Where the new file goes (may be the installed file's path: replaced atomically).
+    public var out: String
+    /// `latest`, `beta`, …
+    public var channel = "latest"
+    /// Platform and architecture: pick the channel file's suffix and the artifact.
+    public var target = UpdateFileChoice.hostTarget
+    /// `--file`: the artifact's file name, overriding the automatic choice.
+    public var file: String?
+    /// Extra headers for every request (`Authorization: …` disables the cache-buster).
+    public var headers: [(String, String)] = []
+    /// Sent as `x-user-staging-id` with the channel file request; also decides locally
+    /// whether a staged release (`stagingPercentage`) is offered to this client.
+    public var stagingID: String?
+    /// Channel files must be signed by this key (`<channel file>.sig`).
+    public var publicKey: MetadataPublicKey?
+    /// Rollback-protection state (last accepted metadata); read and, after success, updated.
+    public var statePath: String?
+    /// Skip the blockmap: download the whole file.
+    public var full = false
+    public var download = RangeDownloadOptions()
+    public var retry = RetryPolicy()
+    /// Seconds of silence while reading a response before an attempt fails.
+    public var readTimeout: Double = 30
+    /// Seconds one attempt may spend connecting (a refused connection is retried meanwhile).
+    public var connectTimeout: Double = 10
+
+    public init(feed: String, installed: String, out: String) {
+        self.feed = feed
+        self.installed = installed
+        self.out = out
+    }
+}
+
+/// Seconds per phase.
+public struct UpdateTimings: Codable, Equatable, Sendable {
+    /// Channel file (and signature), blockmap, chunking the installed file (these overlap).
+    public var metadata = 0.0
+    public var chunking = 0.0
+    public var planning = 0.0
+    public var download = 0.0
+    /// Building the new file, SHA-512 from disk, fsync and rename.
+    public var build = 0.0
+    public var total = 0.0
+}
+
+/// What an update did (`blockyard update --json`).
+public struct UpdateReport: Codable, Equatable, Sendable {
+    /// `updated`, `up-to-date` (the installed file already is the new version, and it is the
+    /// output) or `not-offered` (a staged release this staging id is not part of).
+    public var status: String
+    public var version: String
+    public var channelFile: String
+    public var file: String
+    public var out: String
+    public var size: Int
+    public var sha512: String
+    /// `delta` (plan + ranges), or `full` (no blockmap, `--full`, or a delta given up).
+    public var method: String
+    /// Why a delta was given up for a full download, if it was.
+    public var fallback: String?
+    /// Response body bytes received, every request included (channel file, signature,
+    /// blockmap, ranges with their multipart framing).
+    public var bytesFetched: Int
+    /// New-file bytes downloaded (what the plan needed, minus what a previous run left).
+    public var payloadBytes: Int
+    /// HTTP requests, every one included.
+    public var requests: Int
+    /// Byte ranges asked for in range requests.
+    public var ranges: Int
+    /// Bytes taken from the installed file or repeated within the new file.
+    public var reusedBytes: Int
+    public var plan: PlanTotals?
+    public var download: RangeDownloadReport?
+    public var http: TransferCounters
+    public var seconds: UpdateTimings
+    /// Warnings about the metadata (also printed on stderr).
+    public var warnings: [String]
+}
+
+/// `blockyard update`: brings a file up to date from an electron-builder-style feed
+/// (Blockyard's server, nginx, S3, a CDN) with the fewest bytes and requests.
+///
+/// 1. Fetch the channel file `<channel><suffix>.yml` (GenericProvider URL rules,
+///    ``UpdateFeed``); with a public key, its `.sig` too, checked with rollback protection.
+/// 2. Choose the artifact (``UpdateFileChoice``).
+/// 3. At the same time: fetch the new blockmap (`<artifact>.blockmap`, or for an artifact with
+///    `blockMapSize` the embedded one, with one tail range request) and chunk the installed
+///    file locally (no old blockmap is needed, so none can be wrong).
+/// 4. Plan with ``DeltaPlanner`` (no operation limit), download and build with
+///    ``PlanDownload`` (parallel, multipart or single ranges, 200 detection, retries,
+///    resume, SHA-512 of the file on disk, atomic rename).
+/// 5. If the server's bytes do not match the blockmap, or the rebuilt file does not match
+///    the SHA-512, the delta is given up once for a full download (verified the same way).
+public struct UpdateClient: Sendable {
+    public let options: UpdateOptions
+    public let observer: any UpdateObserver
+
+    public init(options: UpdateOptions, observer: any UpdateObserver = SilentUpdateObserver()) {
+        self.options = options
+        self.observer = observer
+    }
+
+    public func run() async throws(UpdateError) -> UpdateReport {
+        let session = HTTPSession(headers: options.headers, connections: options.download.connections,
+                                  retry: options.retry, connectTimeout: options.connectTimeout,
+                                  readTimeout: options.readTimeout)
+        do {
+            let report = try await update(session: session)
+            await session.shutdown()
+            return report
+        } catch {
+            await session.shutdown()
+            throw error
+        }
+    }
+
+    private func update(session: HTTPSession) async throws(UpdateError) -> UpdateReport {
+        let clock = ContinuousClock()
+        let started = clock.now
+        var timings = UpdateTimings()
+        var warnings: [String] = []
+        func warn(_ message: String) {
+            warnings.append(message)
+            observer.warning(message)
+        }
+
+        let installedSize = try Self.regularFileSize(options.installed)
+        let feed = try UpdateFeed(options.feed)
+        let channelName = options.target.channelFileName(channel: options.channel)
+
+        // 1. Channel file.
+        let channelURL = feed.channelFileURL(name: channelName, headers: options.headers)
+        var channelHeaders: [(String, String)] = []
+        if let id = options.stagingID { channelHeaders.append(("x-user-staging-id", id)) }
+        let channelBytes = try await session.fetch(channelURL, what: "channel file \(channelName)", limit: 16 << 20,
+                                                   extraHeaders: channelHeaders)!
+        let info: UpdateInfo
+        var verifiedState: MetadataVerifierState?
+        if let key = options.publicKey {
+            let signatureURL = UpdateFeed.signatureURL(forChannelFile: channelURL)
+            let signature = try await session.fetch(signatureURL, what: "signature \(channelName)\(ReleaseLayout.signatureSuffix)",
+                                                    limit: 1 << 16, missingIsNil: true)
+            var state: MetadataVerifierState
+            do {
+                state = try options.statePath.map(MetadataVerifierState.load(path:)) ?? MetadataVerifierState()
+            } catch {
+                throw Self.releaseError(error)
+            }
+            do {
+                info = try MetadataVerifier(publicKey: key).verify(
+                    name: channelName, content: channelBytes,
+                    signature: signature.map { String(decoding: $0, as: UTF8.self) }, state: &state)
+            } catch {
+                throw UpdateError(.checkFailed, error.description)
+            }
+            verifiedState = state
+        } else {
+            do {
+                let document = try ChannelDocument(bytes: channelBytes)
+                for w in document.warnings { warn("\(channelName): \(w)") }
+                info = document.info
+            } catch {
+                throw UpdateError(.invalidData, "\(channelName) (\(HTTPSession.display(channelURL))): \(error.message)")
+            }
+        }
+
+        // Staged rollout, as electron-updater decides it.
+        if let id = options.stagingID, let percentage = info.stagingPercentage,
+           !Self.isInRollout(stagingID: id, percentage: percentage) {
+            timings.total = PlanDownload.seconds(clock.now - started)
+            return UpdateReport(status: "not-offered", version: info.version, channelFile: HTTPSession.display(channelURL),
+                                file: "", out: options.out, size: 0, sha512: "", method: "none", fallback: nil,
+                                bytesFetched: session.statistics.bodyBytes, payloadBytes: 0,
+                                requests: session.statistics.requests, ranges: 0, reusedBytes: 0, plan: nil, download: nil,
+                                http: session.statistics, seconds: timings, warnings: warnings)
+        }
+
+        // 2. The artifact.
+        let file = try UpdateFileChoice.choose(info.effectiveFiles, target: options.target,
+                                               installedName: URL(fileURLWithPath: options.installed).lastPathComponent,
+                                               explicit: options.file)
+        let expected: [UInt8]
+        do {
+            expected = try ExpectedDigest.sha512(file.sha512)
+        } catch {
+            throw UpdateError(.invalidData, "\(channelName): \(file.url): sha512 is neither base64 nor hex of 64 bytes")
+        }
+        let fileURL = feed.fileURL(file.url)
+        guard let scheme = fileURL.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+            throw UpdateError(.invalidData, "\(channelName): \(file.url) is not an http(s) URL")
+        }
+
+        // 3. Blockmap and local chunking, side by side.
+        timings.metadata = PlanDownload.seconds(clock.now - started)
+        let installed = options.installed
+        let display = self.observer
+        let chunking = Task { () async throws -> (BlockmapResult, Double) in
+            let t0 = ContinuousClock.now
+            display.begin("chunking", total: installedSize)
+            defer { display.end() }
+            let result = try await onThread("blockyard-chunk") {
+                try BlockmapGenerator.generate(path: installed, progress: { display.advance($0) })
+            }
+            return (result, PlanDownload.seconds(ContinuousClock.now - t0))
+        }
+        let blockmapStarted = clock.now
+        // On an error the chunking thread is left to finish on its own.
+        let newBlockmap = options.full ? .missing(nil) : try await fetchBlockmap(file: file, url: fileURL, session: session)
+        timings.metadata += PlanDownload.seconds(clock.now - blockmapStarted)
+        let local: BlockmapResult
+        do {
+            (local, timings.chunking) = try await chunking.value
+        } catch {
+            throw PlanDownload.describe(error)
+        }
+        guard local.size == installedSize else {
+            throw UpdateError(.io, "\(installed): changed while it was read (\(installedSize) then \(local.size) bytes)")
+        }
+
+        // Already the new version, in place: nothing to write.
+        if local.sha512.bytes == expected, Self.sameFile(options.installed, options.out) {
+            timings.total = PlanDownload.seconds(clock.now - started)
+            return UpdateReport(status: "up-to-date", version: info.version, channelFile: HTTPSession.display(channelURL),
+                                file: HTTPSession.display(fileURL), out: options.out, size: installedSize,
+                                sha512: local.sha512.base64, method: "none", fallback: nil,
+                                bytesFetched: session.statistics.bodyBytes, payloadBytes: 0,
+                                requests: session.statistics.requests, ranges: 0, reusedBytes: installedSize,
+                                plan: nil, download: nil, http: session.statistics, seconds: timings, warnings: warnings)
+        }
+
+        // 4. Plan, download, build.
+        var method = "delta"
+        var fallback: String?
+        var plan: DeltaPlan
+        var preloaded: [(offset: Int, bytes: [UInt8])] = []
+        let planStarted = clock.now
+        switch newBlockmap {
+        case .missing(let reason):
+            if let reason { warn(reason) }
+            method = "full"
+            plan = try Self.fullPlan(size: file.size, url: file.url)
+        case .separate(let blockmap):
+            plan = try makePlan(blockmap, source: HTTPSession.display(UpdateFeed.blockmapURL(forFile: fileURL)),
+                                size: file.size, local: local)
+        case .embedded(let blockmap, let tail, let size):
+            plan = try makePlan(blockmap, source: "embedded in \(HTTPSession.display(fileURL))",
+                                size: size - tail.count, local: local)
+            plan = Self.appendingTail(tail, to: plan)
+            preloaded = [(size - tail.count, tail)]
+        }
+        timings.planning = PlanDownload.seconds(clock.now - planStarted)
+
+        let result: PlanDownloadReport
+        do {
+            result = try await PlanDownload.run(plan: plan, url: fileURL, resourceSize: file.size ?? plan.target.size,
+                                                expectedSHA512: expected, out: options.out,
+                                                seedPaths: [0: options.installed], expectedSize: file.size,
+                                                preloaded: preloaded, session: session, options: options.download,
+                                                observer: observer)
+        } catch where error.kind == .checkFailed && method == "delta" {
+            // The blockmap does not describe the served file, or the rebuilt file is not the
+            // one the channel file names: a full download is checked against the SHA-512 alone.
+            fallback = error.message
+            warn("differential update failed (\(error.message)); downloading the whole file")
+            method = "full"
+            plan = try Self.fullPlan(size: file.size ?? plan.target.size, url: file.url)
+            result = try await PlanDownload.run(plan: plan, url: fileURL, resourceSize: file.size ?? plan.target.size,
+                                                expectedSHA512: expected, out: options.out, expectedSize: file.size,
+                                                session: session, options: options.download, observer: observer)
+        }
+        timings.download = result.downloadSeconds
+        timings.build = result.applySeconds
+
+        if let statePath = options.statePath, let verifiedState {
+            do {
+                try verifiedState.save(path: statePath)
+            } catch {
+                warn("cannot save the verifier state: \(error.message)")
+            }
+        }
+        timings.total = PlanDownload.seconds(clock.now - started)
+        let http = session.statistics
+        return UpdateReport(status: "updated", version: info.version, channelFile: HTTPSession.display(channelURL),
+                            file: HTTPSession.display(fileURL), out: options.out, size: result.apply.size,
+                            sha512: result.apply.sha512, method: method, fallback: fallback,
+                            bytesFetched: http.bodyBytes, payloadBytes: result.download.payloadBytes,
+                            requests: http.requests, ranges: result.download.rangesRequested,
+                            reusedBytes: plan.totals.reusedBytes, plan: plan.totals, download: result.download,
+                            http: http, seconds: timings, warnings: warnings)
+    }
+
+    // MARK: - Blockmaps and plans
+
+    enum TargetBlockmap {
+        /// No blockmap (the reason to tell the user, if any): download the whole file.
+        case missing(String?)
+        case separate(Blockmap)
+        /// The blockmap appended to the artifact, the tail holding it, the artifact's size.
+        case embedded(Blockmap, tail: [UInt8], size: Int)
+    }
+
+    private func fetchBlockmap(file: UpdateFileInfo, url: URL, session: HTTPSession) async throws(UpdateError) -> TargetBlockmap {
+        if let blockMapSize = file.blockMapSize {
+            guard let size = file.size else {
+                throw UpdateError(.invalidData, "\(file.url) has blockMapSize but no size: the embedded blockmap cannot be located")
+            }
+            guard blockMapSize > 0, blockMapSize + 4 <= size else {
+                throw UpdateError(.invalidData, "\(file.url): blockMapSize \(blockMapSize) does not fit in a file of \(size) bytes")
+            }
+            let range = ByteRange(offset: size - blockMapSize - 4, length: blockMapSize + 4)
+            guard let tail = try await session.fetchRange(url, range, totalSize: size, what: "embedded blockmap of \(file.url)") else {
+                return .missing("the server ignores Range (answered 200 to the embedded blockmap's range): downloading the whole file")
+            }
+            let length: Int
+            do {
+                length = try BlockmapCodec.embeddedLength(trailer: Array(tail.suffix(4)), fileSize: size)
+            } catch {
+                throw UpdateError(.invalidData, "\(file.url): embedded blockmap: \(error.description)")
+            }
+            guard length == blockMapSize else {
+                throw UpdateError(.invalidData, "\(file.url): the embedded blockmap is \(length) bytes, the channel file says blockMapSize \(blockMapSize)")
+            }
+            do {
+                return .embedded(try BlockmapCodec.decodeEmbedded(Array(tail.prefix(blockMapSize))), tail: tail, size: size)
+            } catch {
+                throw UpdateError(.invalidData, "\(file.url): embedded blockmap: \(error.description)")
+            }
+        }
+        let blockmapURL = UpdateFeed.blockmapURL(forFile: url)
+        guard let bytes = try await session.fetch(blockmapURL, what: "blockmap", limit: BlockmapCodec.maxDecodedSize,
+                                                  missingIsNil: true) else {
+            return .missing("\(HTTPSession.display(blockmapURL)) does not exist: downloading the whole file")
+        }
+        do {
+            return .separate(try BlockmapCodec.decodeGzip(bytes))
+        } catch {
+            throw UpdateError(.invalidData, "blockmap \(HTTPSession.display(blockmapURL)): \(error.description)")
+        }
+    }
+
+    private func makePlan(_ target: Blockmap, source: String, size: Int?, local: BlockmapResult) throws(UpdateError) -> DeltaPlan {
+        let seed = PlanSeedInput(path: options.installed, size: local.size, blockmap: local.blockmap)
+        let cost = PlanCostModel(maxRangesPerRequest: max(1, options.download.maxRangesPerRequest), maxOps: 0)
+        do {
+            return try DeltaPlanner.plan(target: target, seeds: [seed],
+                                         options: PlanOptions(mode: .blockyard, costModel: cost, includeChunks: true,
+                                                              expectedTargetSize: size, targetBlockmapPath: source))
+        } catch {
+            throw UpdateError(.invalidData, "\(source): \(error.description)")
+        }
+    }
+
+    /// The plan of a full download: one fetch of the whole file.
+    static func fullPlan(size: Int?, url: String) throws(UpdateError) -> DeltaPlan {
+        guard let size else {
+            throw UpdateError(.invalidData, "\(url): the channel file gives no size and there is no blockmap to take it from")
+        }
+        let cost = PlanCostModel(maxOps: 0)
+        let operations = size > 0 ? [PlanOperation.fetch(targetOffset: 0, length: size)] : []
+        return DeltaPlan(mode: .blockyard, costModel: cost,
+                         target: PlanTarget(size: size, blockmapVersion: "", chunkCount: 0),
+                         seeds: [],
+                         totals: PlanTotals(operations: operations, targetSize: size, mode: .blockyard, costModel: cost,
+                                            gapBytes: 0, fetchedChunks: 0),
+                         operations: operations)
+    }
+
+    /// An embedded blockmap describes the file without its tail: the plan gets one more
+    /// operation (the tail, already downloaded) and one more chunk (so it is checked too).
+    static func appendingTail(_ tail: [UInt8], to plan: DeltaPlan) -> DeltaPlan {
+        var plan = plan
+        let start = plan.target.size
+        plan.operations.append(.fetch(targetOffset: start, length: tail.count, sourceOffset: plan.target.entryOffset + start))
+        plan.target.size += tail.count
+        plan.target.chunkCount += 1
+        if var chunks = plan.target.chunks {
+            chunks.sizes.append(tail.count)
+            chunks.checksums.append(tail.withUnsafeBytes { BLAKE2b.chunkChecksum($0) })
+            plan.target.chunks = chunks
+        }
+        plan.totals = PlanTotals(operations: plan.operations, targetSize: plan.target.size, mode: plan.mode,
+                                 costModel: plan.costModel, gapBytes: plan.totals.gapBytes,
+                                 fetchedChunks: plan.totals.fetchedChunks + 1)
+        return plan
+    }
+
+    // MARK: - Helpers
+
+    /// electron-updater's `isStagingMatch`: in the rollout iff the UUID's last four bytes, as
+    /// a big-endian fraction of 0xffffffff, are below the percentage. An id that is not a
+    /// UUID is hashed (SHA-256) to four bytes instead.
+    public static func isInRollout(stagingID: String, percentage: Int) -> Bool {
+        StagingRule.isIncluded(position: StagingRule.position(stagingID: stagingID), percentage: percentage)
+    }
+
+    static func regularFileSize(_ path: String) throws(UpdateError) -> Int {
+        let input: FileInput
+        do {
+            input = try FileInput(path: path)
+        } catch {
+            throw UpdateError(error.kind == .io || error.kind == .other ? .io : .missingInput, error.description)
+        }
+        guard let size = input.regularFileSize else {
+            throw UpdateError(.missingInput, "\(path): the installed file is not a regular file")
+        }
+        return size
+    }
+
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var x = stat(), y = stat()
+        guard stat(a, &x) == 0, stat(b, &y) == 0 else { return false }
+        return x.st_dev == y.st_dev && x.st_ino == y.st_ino
+    }
+
+    static func releaseError(_ error: ReleaseError) -> UpdateError {
+        switch error.kind {
+        case .usage: return UpdateError(.usage, error.message)
+        case .invalidData: return UpdateError(.invalidData, error.message)
+        case .missingInput: return UpdateError(.missingInput, error.message)
+        case .cannotCreate: return UpdateError(.cannotCreate, error.message)
+        case .io: return UpdateError(.io, error.message)
+        case .checkFailed: return UpdateError(.checkFailed, error.message)
+        }
+    }
+}
