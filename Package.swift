@@ -7,6 +7,7 @@
 //   BlockyardStore deduplicating chunk store in LMDB
 //   BlockyardRelease  update metadata, channels, publishing, signing
 //   BlockyardHTTP  `serve` (Hummingbird) and the update client (AsyncHTTPClient)
+//   BlockyardAgent the updater agent: state, installs with backups and rollback, REST API
 //   BlockyardCLI   the `blockyard` command line (one file per subcommand)
 import PackageDescription
 
@@ -20,6 +21,7 @@ let package = Package(
         .library(name: "BlockyardStore", targets: ["BlockyardStore"]),
         .library(name: "BlockyardRelease", targets: ["BlockyardRelease"]),
         .library(name: "BlockyardHTTP", targets: ["BlockyardHTTP"]),
+        .library(name: "BlockyardAgent", targets: ["BlockyardAgent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -55,9 +57,15 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .target(
+            name: "BlockyardAgent",
+            dependencies: [
+                "BlockyardCore", "BlockyardIO", "BlockyardRelease", "BlockyardHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]),
+        .target(
             name: "BlockyardCLI",
             dependencies: [
-                "BlockyardCore", "BlockyardIO", "BlockyardStore", "BlockyardRelease", "BlockyardHTTP",
+                "BlockyardCore", "BlockyardIO", "BlockyardStore", "BlockyardRelease", "BlockyardHTTP", "BlockyardAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "blockyard", dependencies: ["BlockyardCLI"]),
@@ -69,6 +77,7 @@ let package = Package(
         .testTarget(name: "BlockyardStoreTests", dependencies: ["BlockyardStore", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "BlockyardReleaseTests", dependencies: ["BlockyardRelease", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "BlockyardHTTPTests", dependencies: ["BlockyardHTTP", "BlockyardCore", "BlockyardTestSupport"]),
+        .testTarget(name: "BlockyardAgentTests", dependencies: ["BlockyardAgent", "BlockyardHTTP", "BlockyardRelease", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CZlib", "COpenSSLCrypto", "CLMDB", "CArchive"]),
         .testTarget(name: "BlockyardCLITests", dependencies: ["BlockyardCore", "BlockyardTestSupport", "blockyard"]),
     ]

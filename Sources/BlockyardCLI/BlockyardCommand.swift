@@ -18,14 +18,14 @@ public struct BlockyardCommand: ParsableCommand {
               66  an input file is missing, unreadable or not a regular file
               73  an output file could not be created
               74  I/O error while reading or writing
-              75  the store is locked by another writer (store commands)
+              75  the store or the agent's state is locked by another process
             """,
         version: BlockyardVersion.current,
         subcommands: [
             HashCommand.self,
             BlockmapCommand.self,
             StoreCommand.self,
-            PlanCommand.self, ApplyCommand.self, UpdateCommand.self, ServeCommand.self,
+            PlanCommand.self, ApplyCommand.self, UpdateCommand.self, ServeCommand.self, AgentCommand.self,
             ReleaseCommand.self, PublishCommand.self, KeyCommand.self,
         ])
 

@@ -240,11 +240,11 @@ final class ConsoleUpdateObserver: UpdateObserver, @unchecked Sendable {
 }
 
 /// Runs async work from a synchronous command (the root command is synchronous) and waits.
-func blockOn<T: Sendable>(_ body: @escaping @Sendable () async throws(UpdateError) -> T) throws(UpdateError) -> T {
-    let box = ResultBox<T>()
+func blockOn<T: Sendable, E: Error>(_ body: @escaping @Sendable () async throws(E) -> T) throws(E) -> T {
+    let box = ResultBox<T, E>()
     let done = DispatchSemaphore(value: 0)
     Task.detached {
-        do throws(UpdateError) {
+        do throws(E) {
             box.result = .success(try await body())
         } catch {
             box.result = .failure(error)
@@ -256,8 +256,8 @@ func blockOn<T: Sendable>(_ body: @escaping @Sendable () async throws(UpdateErro
 }
 
 /// Carries a result from the task to the waiting thread (the semaphore orders the accesses).
-private final class ResultBox<T>: @unchecked Sendable {
-    var result: Result<T, UpdateError>?
+private final class ResultBox<T, E: Error>: @unchecked Sendable {
+    var result: Result<T, E>?
 }
 
 /// `blockyard apply PLAN --source URL`: the plan's fetch ranges come from the new file on an

@@ -10,6 +10,7 @@ public enum ExitStatus {
     public static let noInput = ExitCode(66)
     public static let cannotCreate = ExitCode(73)
     public static let ioError = ExitCode(74)
+    public static let locked = ExitCode(75)
 
     /// The exit code of a failure category.
     public static func code(for kind: FailureKind) -> ExitCode {
@@ -20,6 +21,7 @@ public enum ExitStatus {
         case .cannotCreate: return cannotCreate
         case .io: return ioError
         case .checkFailed: return checkFailed
+        case .locked: return locked
         }
     }
 

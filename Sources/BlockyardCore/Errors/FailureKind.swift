@@ -15,4 +15,6 @@ public enum FailureKind: String, Sendable, Equatable, Codable {
     case io
     /// A check failed: a digest, a signature, the rollback rule, a health check (exit 1).
     case checkFailed
+    /// Another process holds the lock (a store writer, a running agent operation) (exit 75).
+    case locked
 }

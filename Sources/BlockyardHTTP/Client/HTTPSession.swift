@@ -121,7 +121,7 @@ public final class HTTPSession: Sendable {
     /// The body of a small resource (channel file, signature, blockmap): GET with retries on
     /// transient failures. Returns nil for 404/410 when `missingIsNil`.
     /// - Parameter limit: largest body accepted.
-    func fetch(_ url: URL, what: String, limit: Int, extraHeaders: [(String, String)] = [],
+    public func fetch(_ url: URL, what: String, limit: Int, extraHeaders: [(String, String)] = [],
                missingIsNil: Bool = false) async throws(UpdateError) -> [UInt8]? {
         var attempt = 0
         while true {

@@ -34,6 +34,10 @@ public struct UpdateOptions: Sendable {
     public var readTimeout: Double = 30
     /// Seconds one attempt may spend connecting (a refused connection is retried meanwhile).
     public var connectTimeout: Double = 10
+    /// The caller's own rules, applied to the channel file before anything is downloaded:
+    /// a reason to decline the offered release (skip list, downgrade policy, a pinned
+    /// version), or nil to go ahead. A declined release ends the run with `not-offered`.
+    public var accept: (@Sendable (UpdateInfo) -> String?)?
 
     public init(feed: String, installed: String, out: String) {
         self.feed = feed
@@ -140,39 +144,21 @@ public struct UpdateClient: Sendable {
         let channelName = options.target.channelFileName(channel: options.channel)
 
         // 1. Channel file.
-        let channelURL = feed.channelFileURL(name: channelName, headers: options.headers)
-        var channelHeaders: [(String, String)] = []
-        if let id = options.stagingID { channelHeaders.append(("x-user-staging-id", id)) }
-        let channelBytes = try await session.fetch(channelURL, what: "channel file \(channelName)", limit: 16 << 20,
-                                                   extraHeaders: channelHeaders)!
-        let info: UpdateInfo
-        var verifiedState: MetadataVerifierState?
-        if let key = options.publicKey {
-            let signatureURL = UpdateFeed.signatureURL(forChannelFile: channelURL)
-            let signature = try await session.fetch(signatureURL, what: "signature \(channelName)\(ReleaseLayout.signatureSuffix)",
-                                                    limit: 1 << 16, missingIsNil: true)
-            var state: MetadataVerifierState
-            do {
-                state = try options.statePath.map(MetadataVerifierState.load(path:)) ?? MetadataVerifierState()
-            } catch {
-                throw Self.releaseError(error)
-            }
-            do {
-                info = try MetadataVerifier(publicKey: key).verify(
-                    name: channelName, content: channelBytes,
-                    signature: signature.map { String(decoding: $0, as: UTF8.self) }, state: &state)
-            } catch {
-                throw UpdateError(.checkFailed, error.description)
-            }
-            verifiedState = state
-        } else {
-            do {
-                let document = try ChannelDocument(bytes: channelBytes)
-                for w in document.warnings { warn("\(channelName): \(w)") }
-                info = document.info
-            } catch {
-                throw UpdateError(.invalidData, "\(channelName) (\(HTTPSession.display(channelURL))): \(error.message)")
-            }
+        let channel = try await fetchChannel(session: session)
+        let info = channel.info
+        let channelURL = channel.url
+        let verifiedState = channel.verifiedState
+        for w in channel.warnings { warn(w) }
+
+        // The caller's own rules (skip list, downgrade policy, a pinned version).
+        if let accept = options.accept, let reason = accept(info) {
+            timings.total = PlanDownload.seconds(clock.now - started)
+            warn(reason)
+            return UpdateReport(status: "not-offered", version: info.version, channelFile: HTTPSession.display(channelURL),
+                                file: "", out: options.out, size: 0, sha512: "", method: "none", fallback: nil,
+                                bytesFetched: session.statistics.bodyBytes, payloadBytes: 0,
+                                requests: session.statistics.requests, ranges: 0, reusedBytes: 0, plan: nil, download: nil,
+                                http: session.statistics, seconds: timings, warnings: warnings)
         }
 
         // Staged rollout, as electron-updater decides it.
@@ -300,6 +286,74 @@ public struct UpdateClient: Sendable {
                             http: http, seconds: timings, warnings: warnings)
     }
 
+    /// A channel file as fetched (and, with a public key, verified).
+    public struct ChannelFetch: Sendable {
+        public var info: UpdateInfo
+        public var url: URL
+        public var name: String
+        public var warnings: [String]
+        /// The verifier state to save once the update succeeds (signed feeds only).
+        public var verifiedState: MetadataVerifierState?
+    }
+
+    /// Fetches, parses and (with ``UpdateOptions/publicKey``) verifies the channel file,
+    /// without downloading anything else: what an update check needs.
+    public func checkChannel() async throws(UpdateError) -> ChannelFetch {
+        let session = HTTPSession(headers: options.headers, connections: 1, retry: options.retry,
+                                  connectTimeout: options.connectTimeout, readTimeout: options.readTimeout)
+        do {
+            let result = try await fetchChannel(session: session)
+            await session.shutdown()
+            return result
+        } catch {
+            await session.shutdown()
+            throw error
+        }
+    }
+
+    func fetchChannel(session: HTTPSession) async throws(UpdateError) -> ChannelFetch {
+        let feed = try UpdateFeed(options.feed)
+        let channelName = options.target.channelFileName(channel: options.channel)
+        var warnings: [String] = []
+        func warn(_ message: String) { warnings.append(message) }
+        let channelURL = feed.channelFileURL(name: channelName, headers: options.headers)
+        var channelHeaders: [(String, String)] = []
+        if let id = options.stagingID { channelHeaders.append(("x-user-staging-id", id)) }
+        let channelBytes = try await session.fetch(channelURL, what: "channel file \(channelName)", limit: 16 << 20,
+                                                   extraHeaders: channelHeaders)!
+        let info: UpdateInfo
+        var verifiedState: MetadataVerifierState?
+        if let key = options.publicKey {
+            let signatureURL = UpdateFeed.signatureURL(forChannelFile: channelURL)
+            let signature = try await session.fetch(signatureURL, what: "signature \(channelName)\(ReleaseLayout.signatureSuffix)",
+                                                    limit: 1 << 16, missingIsNil: true)
+            var state: MetadataVerifierState
+            do {
+                state = try options.statePath.map(MetadataVerifierState.load(path:)) ?? MetadataVerifierState()
+            } catch {
+                throw Self.releaseError(error)
+            }
+            do {
+                info = try MetadataVerifier(publicKey: key).verify(
+                    name: channelName, content: channelBytes,
+                    signature: signature.map { String(decoding: $0, as: UTF8.self) }, state: &state)
+            } catch {
+                throw UpdateError(.checkFailed, error.description)
+            }
+            verifiedState = state
+        } else {
+            do {
+                let document = try ChannelDocument(bytes: channelBytes)
+                for w in document.warnings { warn("\(channelName): \(w)") }
+                info = document.info
+            } catch {
+                throw UpdateError(.invalidData, "\(channelName) (\(HTTPSession.display(channelURL))): \(error.message)")
+            }
+        }
+
+        return ChannelFetch(info: info, url: channelURL, name: channelName, warnings: warnings, verifiedState: verifiedState)
+    }
+
     // MARK: - Blockmaps and plans
 
     enum TargetBlockmap {
@@ -424,13 +478,6 @@ public struct UpdateClient: Sendable {
     }
 
     static func releaseError(_ error: ReleaseError) -> UpdateError {
-        switch error.kind {
-        case .usage: return UpdateError(.usage, error.message)
-        case .invalidData: return UpdateError(.invalidData, error.message)
-        case .missingInput: return UpdateError(.missingInput, error.message)
-        case .cannotCreate: return UpdateError(.cannotCreate, error.message)
-        case .io: return UpdateError(.io, error.message)
-        case .checkFailed: return UpdateError(.checkFailed, error.message)
-        }
+        UpdateError(error.kind, error.message)
     }
 }

@@ -1,0 +1,268 @@
+import BlockyardCore
+import BlockyardIO
+import BlockyardRelease
+import Foundation
+
+/// The updater agent: keeps one installed file or bundle directory current from a feed, with
+/// verified downloads, backups, atomic installs and rollback. All of its knowledge lives in
+/// the state directory, so every command (and `agent serve`) is a fresh reader of it:
+///
+/// ```
+/// STATE/config.json     what to update and how (``AgentConfig``)
+/// STATE/state.json      installed / available / downloaded versions, journal, history (``AgentState``)
+/// STATE/progress.json   the running download's progress
+/// STATE/lock            held by the operation that changes state (flock)
+/// STATE/downloads/V/    a downloaded version's files (and partial downloads, resumable)
+/// STATE/backups/N-V/    backups: backup.json + payload (file or directory)
+/// ```
+///
+/// Every state change is written atomically; installs and rollbacks are journaled
+/// (``PendingOperation``) so that a crash at any point leaves the old or the new version
+/// installed, complete, and the next operation finishes or undoes the interrupted one.
+public final class Agent: @unchecked Sendable {
+    public let stateDirectory: String
+    public internal(set) var config: AgentConfig
+
+    var configPath: String { stateDirectory + "/config.json" }
+    var statePath: String { stateDirectory + "/state.json" }
+    var progressPath: String { stateDirectory + "/progress.json" }
+    var lockPath: String { stateDirectory + "/lock" }
+    var downloadsDirectory: String { stateDirectory + "/downloads" }
+    var verifierStatePath: String { stateDirectory + "/metadata-state.json" }
+    var backups: BackupShelf { BackupShelf(directory: stateDirectory + "/backups") }
+
+    /// Opens an initialised state directory (its `config.json` must exist and be valid).
+    public init(stateDirectory: String) throws(AgentError) {
+        let stateDirectory = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
+        self.stateDirectory = stateDirectory
+        let path = stateDirectory + "/config.json"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw AgentError(.missingInput, "\(path) does not exist: run `blockyard agent init --state \(stateDirectory) --feed URL --install-path PATH` first")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw AgentError(.io, "\(path): cannot read it")
+        }
+        config = try AgentConfig.decode(Array(data), path: path)
+    }
+
+    /// Creates a state directory: `config.json`, and `state.json` with a new staging id and the
+    /// installed version, if one is given (its files are hashed and recorded).
+    @discardableResult
+    public static func initialize(stateDirectory: String, config: AgentConfig, installedVersion: String?,
+                                  channel: String? = nil, stagingID: String? = nil, now: Date = Date()) throws(AgentError) -> Agent {
+        let configPath = stateDirectory + "/config.json"
+        if FileManager.default.fileExists(atPath: configPath) {
+            throw AgentError(.cannotCreate, "\(configPath) already exists: use `agent configure` to change it")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw AgentError(.cannotCreate, "\(stateDirectory): cannot create the state directory")
+        }
+        var state = AgentState()
+        if let stagingID {
+            guard StagingRule.position(uuid: stagingID) != nil else {
+                throw AgentError(.usage, "--staging-id \(stagingID.debugDescription) is not a UUID")
+            }
+            state.stagingID = stagingID.lowercased()
+        }
+        let exists = FileOperations.exists(config.installPath)
+        if let installedVersion {
+            guard SemanticVersion(installedVersion) != nil else {
+                throw AgentError(.usage, "--installed-version \(installedVersion.debugDescription) is not a semantic version")
+            }
+            guard exists else {
+                throw AgentError(.missingInput, "\(config.installPath) does not exist, so version \(installedVersion) cannot be installed there")
+            }
+            let files = try installedFiles(at: config.installPath, kind: config.kind)
+            state.installed = InstalledVersion(version: installedVersion, channel: channel ?? config.channel, files: files,
+                                               installedAt: AgentClock.format(now))
+            state.record("adopt", version: installedVersion, "\(config.installPath) recorded as installed")
+        } else if exists {
+            throw AgentError(.usage, "\(config.installPath) exists: give its version with --installed-version (or remove it to install from the feed)")
+        }
+        let encoder = AgentState.encoder
+        try FileOperations.writeAtomically(Array((try? encoder.encode(state)) ?? Data()), to: stateDirectory + "/state.json")
+        try FileOperations.writeAtomically(config.encoded(), to: configPath)
+        return try Agent(stateDirectory: stateDirectory)
+    }
+
+    /// The files of an installed file or bundle directory, hashed.
+    static func installedFiles(at path: String, kind: AgentConfig.Kind) throws(AgentError) -> [AgentFile] {
+        switch kind {
+        case .file:
+            guard FileOperations.isRegularFile(path) else {
+                throw AgentError(.usage, "\(path) is not a regular file (kind is file)")
+            }
+            let digests = try hash(path)
+            return [AgentFile(name: FileOperations.name(path), sha512: digests.sha512.base64, size: digests.size)]
+        case .bundle:
+            guard FileOperations.isDirectory(path) else {
+                throw AgentError(.usage, "\(path) is not a directory (kind is bundle)")
+            }
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+            var files: [AgentFile] = []
+            for name in names where FileOperations.isRegularFile(path + "/" + name) {
+                let digests = try hash(path + "/" + name)
+                files.append(AgentFile(name: name, sha512: digests.sha512.base64, size: digests.size))
+            }
+            return files
+        }
+    }
+
+    static func hash(_ path: String) throws(AgentError) -> FileDigests {
+        do {
+            return try FileHasher.hash(path: path)
+        } catch {
+            throw AgentError(error.kind == .notFound ? .missingInput : .io, error.description)
+        }
+    }
+
+    // MARK: - State
+
+    func loadState() throws(AgentError) -> AgentState {
+        guard let data = FileManager.default.contents(atPath: statePath) else {
+            if !FileManager.default.fileExists(atPath: statePath) { return AgentState() }
+            throw AgentError(.io, "\(statePath): cannot read it")
+        }
+        do {
+            return try JSONDecoder().decode(AgentState.self, from: data)
+        } catch {
+            throw AgentError(.invalidData, "\(statePath): not a valid agent state (\(error))")
+        }
+    }
+
+    func saveState(_ state: AgentState) throws(AgentError) {
+        let data: Data
+        do {
+            data = try AgentState.encoder.encode(state)
+        } catch {
+            throw AgentError(.io, "cannot encode the state: \(error)")
+        }
+        try FileOperations.writeAtomically(Array(data), to: statePath)
+    }
+
+    func saveConfig() throws(AgentError) {
+        try FileOperations.writeAtomically(config.encoded(), to: configPath)
+    }
+
+    /// Runs a state-changing operation under the lock, after finishing any interrupted
+    /// install or rollback. A failure is recorded as `last_error`; success clears it.
+    func locked<T>(_ operation: String, _ body: (inout AgentState) async throws(AgentError) -> T) async throws(AgentError) -> T {
+        let lock = try AgentLock(path: lockPath, operation: operation)
+        defer { withExtendedLifetime(lock) {} }
+        var state = try loadState()
+        try recover(&state)
+        do {
+            let result = try await body(&state)
+            state.lastError = nil
+            try saveState(state)
+            return result
+        } catch {
+            // Keep what the operation recorded before failing, plus the error.
+            var failed = state
+            failed.lastError = AgentFailure(operation: operation, message: error.message, at: AgentClock.format(Date()))
+            try? saveState(failed)
+            throw error
+        }
+    }
+
+    /// Synchronous variant of ``locked(_:_:)``.
+    func lockedSync<T>(_ operation: String, _ body: (inout AgentState) throws(AgentError) -> T) throws(AgentError) -> T {
+        let lock = try AgentLock(path: lockPath, operation: operation)
+        defer { withExtendedLifetime(lock) {} }
+        var state = try loadState()
+        try recover(&state)
+        do {
+            let result = try body(&state)
+            state.lastError = nil
+            try saveState(state)
+            return result
+        } catch {
+            var failed = state
+            failed.lastError = AgentFailure(operation: operation, message: error.message, at: AgentClock.format(Date()))
+            try? saveState(failed)
+            throw error
+        }
+    }
+
+    // MARK: - Status, skip, configure
+
+    /// Everything the agent knows, without changing anything (an interrupted operation is
+    /// finished first if no other process is working on the state).
+    public func status() throws(AgentError) -> AgentStatus {
+        var state = try loadState()
+        if state.pending != nil, let lock = try? AgentLock(path: lockPath, operation: "recover") {
+            try recover(&state)
+            try saveState(state)
+            withExtendedLifetime(lock) {}
+        }
+        let progress = readProgress()
+        let busy = AgentLock.isHeld(path: lockPath)
+        var download = progress
+        if let p = progress, !busy || kill(p.pid, 0) != 0 { download?.phase = "interrupted" }
+        let partial = state.downloaded == nil && FileManager.default.fileExists(atPath: downloadsDirectory)
+            && !((try? FileManager.default.contentsOfDirectory(atPath: downloadsDirectory)) ?? []).isEmpty
+        return AgentStatus(config: config, state: state, progress: download, busy: busy,
+                           backups: backups.list().map { AgentStatus.BackupInfo(version: $0.version, createdAt: $0.createdAt, path: $0.path) },
+                           partialDownload: partial)
+    }
+
+    /// Adds `version` to `skip_versions` (a check then never offers it).
+    public func skip(_ version: String) throws(AgentError) -> AgentConfig {
+        guard SemanticVersion(version) != nil else {
+            throw AgentError(.usage, "skip: \(version.debugDescription) is not a semantic version")
+        }
+        return try lockedSync("skip") { (state: inout AgentState) throws(AgentError) -> AgentConfig in
+            if !config.skipVersions.contains(version) { config.skipVersions.append(version) }
+            try saveConfig()
+            if let available = state.available, SemanticVersion(available.version) == SemanticVersion(version), available.isOffered {
+                state.available?.decision = UpdateDecision.Outcome.skipped.rawValue
+                state.available?.reason = "\(version) is in skip_versions"
+            }
+            state.record("skip", version: version, "added to skip_versions")
+            return config
+        }
+    }
+
+    /// Applies `KEY=VALUE` assignments (all or none) and saves `config.json`.
+    public func configure(_ assignments: [String]) throws(AgentError) -> AgentConfig {
+        try lockedSync("configure") { (state: inout AgentState) throws(AgentError) -> AgentConfig in
+            var updated = config
+            for assignment in assignments { try updated.configure(assignment) }
+            if updated.kind != config.kind && state.installed != nil {
+                throw AgentError(.usage, "configure: kind cannot change while a version is installed")
+            }
+            let changed = AgentConfig.keys.filter { AgentJSON.encode(updated.value(of: $0)) != AgentJSON.encode(config.value(of: $0)) }
+            config = updated
+            try saveConfig()
+            if changed.contains("update_channel") || changed.contains("platform") || changed.contains("file") {
+                state.available = nil // decided for another channel or file
+            }
+            if !changed.isEmpty { state.record("configure", version: nil, changed.joined(separator: ", ")) }
+            return config
+        }
+    }
+
+    /// Sets keys from a JSON object (the REST API's `configure`).
+    public func configure(json: [String: Any]) throws(AgentError) -> AgentConfig {
+        var assignments: [String] = []
+        for key in json.keys.sorted() { assignments.append("\(key)=\(AgentJSON.encode(json[key]!))") }
+        return try configure(assignments)
+    }
+
+    // MARK: - Progress
+
+    func readProgress() -> DownloadProgress? {
+        guard let data = FileManager.default.contents(atPath: progressPath) else { return nil }
+        return try? JSONDecoder().decode(DownloadProgress.self, from: data)
+    }
+}
+
+extension AgentState {
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}
