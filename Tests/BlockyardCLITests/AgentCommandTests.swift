@@ -95,6 +95,31 @@ struct AgentCommandTests {
         #expect(help.stdout.contains("EXIT CODES"))
     }
 
+    @Test func freshInstallFromTheFeed() throws {
+        let feed = try AgentFeed("agent-fresh")
+        let v1 = AgentVersions.base(700_000)
+        try feed.publish("1.0.0", [("app.bin", v1)])
+        try feed.serve()
+        let installPath = feed.dir.path("app/app.bin")
+        try FileManager.default.createDirectory(atPath: feed.dir.path("app"), withIntermediateDirectories: true)
+        let state = feed.dir.path("state")
+        // An existing file needs its version; a missing one is installed from the feed.
+        let existing = try feed.write("other/app.bin", v1)
+        let refused = try feed.agent("init", feed.dir.path("state-x"), ["--feed", feed.feedURL, "--install-path", existing])
+        #expect(refused.status == 64)
+        #expect(refused.stderr.contains("--installed-version"))
+        let initialized = try feed.agentJSON("init", state, ["--feed", feed.feedURL, "--install-path", installPath])
+        #expect(initialized["installed"] is NSNull)
+        let download = try feed.agentJSON("download", state)
+        #expect(download["bytes_fetched"] as? Int ?? 0 >= v1.count)
+        let install = try feed.agentJSON("install", state)
+        #expect(install["status"] as? String == "installed")
+        #expect(install["backup"] == nil || install["backup"] is NSNull)
+        #expect(AgentFeed.read(installPath) == v1)
+        #expect(AgentFeed.installedVersion(try feed.status(state)) == "1.0.0")
+        #expect(try feed.agent("rollback", state).status == 66)
+    }
+
     @Test func failedHealthCheckRollsBack() throws {
         let feed = try AgentFeed("agent-health")
         let v1 = AgentVersions.base(600_000)
