@@ -1,16 +1,17 @@
 import BlockyardCore
 import Foundation
 
-/// Ingests a source with three threads so that reading and cut finding, hashing, and LMDB
-/// writes (with their flushes) overlap:
+/// Ingests a source with four threads so that reading and cut finding, the member digests,
+/// chunk hashing, and LMDB writes (with their flushes) overlap:
 ///
-/// 1. **reader** (the calling thread): reads each member into large slots, finds the
-///    content-defined cuts (plus forced cuts at member and tensor boundaries) and the
-///    member's SHA-512. Slots hold whole chunks only: the unfinished tail of a slot is
-///    copied to the start of the next.
-/// 2. **hasher**: per chunk SHA-256 (the key) and the member's SHA-256; looks the key up and
+/// 1. **reader** (the calling thread): reads each member into large slots and finds the
+///    content-defined cuts (plus forced cuts at member and tensor boundaries). Slots hold
+///    whole chunks only: the unfinished tail of a slot is copied to the start of the next.
+/// 2. **digester**: the member's SHA-512, over the slots' chunks in order (SHA-512 cannot be
+///    split, so it gets a thread of its own instead of slowing the cut finding).
+/// 3. **hasher**: per chunk SHA-256 (the key) and the member's SHA-256; looks the key up and
 ///    computes the BLAKE2b-18 blockmap checksum only for chunks the store does not have yet.
-/// 3. **writer**: the single LMDB writer. Puts new chunks and their records (refcount 0) in
+/// 4. **writer**: the single LMDB writer. Puts new chunks and their records (refcount 0) in
 ///    batched transactions of about `batchBytes`, then hands the slots back.
 ///
 /// Memory is bounded by the slot pool (`maxSlots` × about 4 MiB). The manifest and its
@@ -35,6 +36,7 @@ final class IngestPipeline: @unchecked Sendable {
     private let store: ChunkStore
     private let config: Configuration
     private let failure = FailureBox()
+    private let toDigester = Channel<Slot>()
     private let toHasher = Channel<Slot>()
     private let toWriter = Channel<Slot>()
     private let pool: SlotPool
@@ -51,7 +53,8 @@ final class IngestPipeline: @unchecked Sendable {
         self.store = store
         config = configuration
         pool = SlotPool(capacity: configuration.readSize + (64 << 10), maxSlots: max(4, configuration.maxSlots))
-        failure.whenFailing { [toHasher, toWriter, pool] in
+        failure.whenFailing { [toDigester, toHasher, toWriter, pool] in
+            toDigester.cancel()
             toHasher.cancel()
             toWriter.cancel()
             pool.cancel()
@@ -59,6 +62,9 @@ final class IngestPipeline: @unchecked Sendable {
     }
 
     func run(_ source: IngestSource) throws -> Result {
+        let digester = PipelineThread(name: "blockyard-store-sha512") { [self] in
+            do { try digestStage() } catch { failure.fail(error) }
+        }
         let hasher = PipelineThread(name: "blockyard-store-hash") { [self] in
             do { try hashStage() } catch { failure.fail(error) }
         }
@@ -67,10 +73,11 @@ final class IngestPipeline: @unchecked Sendable {
         }
         do {
             try readStage(source)
-            toHasher.close()
+            toDigester.close()
         } catch {
             failure.fail(error)
         }
+        digester.join()
         hasher.join()
         writer.join()
         if let error = failure.error { throw error }
@@ -99,7 +106,6 @@ final class IngestPipeline: @unchecked Sendable {
                 slot.events.append(.start(MemberStart(path: member.path, mode: member.mode, kind: .regular,
                                                       boundaryFormat: detected?.format)))
                 var chunker = Chunker()
-                let sha512 = SHA2Hasher(.sha512)
                 // The current (unfinished) chunk: where it starts in the slot and in the member.
                 var chunkStart = slot.length
                 var lastCut = 0
@@ -113,7 +119,7 @@ final class IngestPipeline: @unchecked Sendable {
                         next.buffer.baseAddress!.copyMemory(from: slot.buffer.baseAddress! + chunkStart, byteCount: carry)
                         next.length = carry
                         slot.length = chunkStart
-                        guard toHasher.send(slot) else { throw PipelineCancelled() }
+                        guard toDigester.send(slot) else { throw PipelineCancelled() }
                         slot = next
                         chunkStart = 0
                     }
@@ -122,7 +128,6 @@ final class IngestPipeline: @unchecked Sendable {
                     let n = try stream.read(into: room)
                     if n == 0 { break }
                     let data = UnsafeRawBufferPointer(start: room.baseAddress, count: n)
-                    sha512.update(data)
                     config.progress?(n)
                     let current = slot
                     let emit = { (end: Int) in
@@ -162,14 +167,40 @@ final class IngestPipeline: @unchecked Sendable {
                 } else {
                     endsOnCut = true
                 }
-                slot.events.append(.end(MemberEnd(size: chunker.consumed, sha512: sha512.finalize(),
+                // The SHA-512 is filled in by the digester.
+                slot.events.append(.end(MemberEnd(size: chunker.consumed, sha512: nil,
                                                   endsOnCut: endsOnCut, forcedCuts: forced)))
             }
         }
-        guard toHasher.send(slot) else { throw PipelineCancelled() }
+        guard toDigester.send(slot) else { throw PipelineCancelled() }
     }
 
-    // MARK: Stage 2: keys, lookups, checksums of new chunks
+    // MARK: Stage 2: the members' SHA-512
+
+    private func digestStage() throws {
+        var sha512: SHA2Hasher?
+        while let slot = toDigester.receive() {
+            let base = UnsafeRawPointer(slot.buffer.baseAddress!)
+            for i in slot.events.indices {
+                switch slot.events[i] {
+                case .start(let start):
+                    sha512 = start.aliasOf == nil ? SHA2Hasher(.sha512) : nil
+                case .chunk(let offset, let length):
+                    sha512?.update(UnsafeRawBufferPointer(start: base + offset, count: length))
+                case .end(var end):
+                    if end.sha512 == nil {
+                        end.sha512 = (sha512 ?? SHA2Hasher(.sha512)).finalize()
+                        slot.events[i] = .end(end)
+                    }
+                    sha512 = nil
+                }
+            }
+            guard toHasher.send(slot) else { throw PipelineCancelled() }
+        }
+        toHasher.close()
+    }
+
+    // MARK: Stage 3: keys, lookups, checksums of new chunks
 
     private func hashStage() throws {
         var seen: [ChunkKey: ChunkChecksum] = [:]
@@ -217,7 +248,7 @@ final class IngestPipeline: @unchecked Sendable {
                             member.mode = start.mode
                         } else {
                             member = ManifestMember(path: start.path, mode: start.mode, kind: start.kind, size: end.size,
-                                                    sha512: end.sha512, sha256: sha256.finalize(), chunks: chunks,
+                                                    sha512: end.sha512!, sha256: sha256.finalize(), chunks: chunks,
                                                     endsOnCut: end.endsOnCut, forcedCuts: end.forcedCuts,
                                                     boundaryFormat: start.boundaryFormat)
                         }
@@ -237,7 +268,7 @@ final class IngestPipeline: @unchecked Sendable {
         toWriter.close()
     }
 
-    // MARK: Stage 3: the LMDB writer
+    // MARK: Stage 4: the LMDB writer
 
     private func writeStage() throws {
         // Items of the current transaction, as ranges of their slots' new chunks. A slot goes
@@ -305,7 +336,8 @@ struct MemberStart {
 
 struct MemberEnd {
     var size: Int
-    var sha512: Digest
+    /// Set by the digester stage.
+    var sha512: Digest?
     var endsOnCut: Bool
     var forcedCuts: Int
 
