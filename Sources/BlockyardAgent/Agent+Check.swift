@@ -109,13 +109,7 @@ extension Agent {
     }
 
     func check(_ state: inout AgentState, now: Date = Date()) async throws(AgentError) -> CheckResult {
-        let options = try clientOptions(installed: config.installPath, out: config.installPath, state: state)
-        let fetch: UpdateClient.ChannelFetch
-        do {
-            fetch = try await UpdateClient(options: options).checkChannel()
-        } catch {
-            throw Self.agentError(error)
-        }
+        let fetch = try await fetchChannel(state: state)
         let info = fetch.info
         let decision = UpdateDecision.decide(offered: info.version, stagingPercentage: info.stagingPercentage,
                                              installed: state.installed, channel: config.channel,
@@ -143,6 +137,16 @@ extension Agent {
                            channelFile: fetch.url.absoluteString, warnings: fetch.warnings)
     }
 
+    /// The channel file, fetched (and verified with the configured public key).
+    func fetchChannel(state: AgentState) async throws(AgentError) -> UpdateClient.ChannelFetch {
+        let options = try clientOptions(installed: config.installPath, out: config.installPath, state: state)
+        do {
+            return try await UpdateClient(options: options).checkChannel()
+        } catch {
+            throw Self.agentError(error)
+        }
+    }
+
     static func notesText(_ notes: ReleaseNotes?, version: String) -> String? {
         switch notes {
         case .text(let text)?: return text
@@ -157,13 +161,7 @@ extension Agent {
     /// when there is one, else from the channel file.
     public func changelog() async throws(AgentError) -> Changelog {
         let state = try loadState()
-        let options = try clientOptions(installed: config.installPath, out: config.installPath, state: state)
-        let fetch: UpdateClient.ChannelFetch
-        do {
-            fetch = try await UpdateClient(options: options).checkChannel()
-        } catch {
-            throw Self.agentError(error)
-        }
+        let fetch = try await fetchChannel(state: state)
         let info = fetch.info
         let installed = state.installed.flatMap { SemanticVersion($0.version) }
         let available = SemanticVersion(info.version)
@@ -172,7 +170,7 @@ extension Agent {
             if let installed, v <= installed { return false }
             return v <= available
         }
-        if let entries = await releasesAPI(options: options), !entries.isEmpty {
+        if let entries = await releasesAPI(options: try clientOptions(installed: "", out: "", state: state)), !entries.isEmpty {
             let selected = entries.filter { inRange($0.version) }
             return Changelog(installed: state.installed?.version, available: info.version, source: "releases-api",
                              entries: selected)

@@ -151,18 +151,13 @@ public final class Agent: @unchecked Sendable {
     func locked<T>(_ operation: String, _ body: (inout AgentState) async throws(AgentError) -> T) async throws(AgentError) -> T {
         let lock = try AgentLock(path: lockPath, operation: operation)
         defer { withExtendedLifetime(lock) {} }
-        var state = try loadState()
-        try recover(&state)
+        var state = try lockedState()
         do {
             let result = try await body(&state)
-            state.lastError = nil
-            try saveState(state)
+            try record(&state, operation, failure: nil)
             return result
         } catch {
-            // Keep what the operation recorded before failing, plus the error.
-            var failed = state
-            failed.lastError = AgentFailure(operation: operation, message: error.message, at: AgentClock.format(Date()))
-            try? saveState(failed)
+            try? record(&state, operation, failure: error)
             throw error
         }
     }
@@ -171,19 +166,28 @@ public final class Agent: @unchecked Sendable {
     func lockedSync<T>(_ operation: String, _ body: (inout AgentState) throws(AgentError) -> T) throws(AgentError) -> T {
         let lock = try AgentLock(path: lockPath, operation: operation)
         defer { withExtendedLifetime(lock) {} }
-        var state = try loadState()
-        try recover(&state)
+        var state = try lockedState()
         do {
             let result = try body(&state)
-            state.lastError = nil
-            try saveState(state)
+            try record(&state, operation, failure: nil)
             return result
         } catch {
-            var failed = state
-            failed.lastError = AgentFailure(operation: operation, message: error.message, at: AgentClock.format(Date()))
-            try? saveState(failed)
+            try? record(&state, operation, failure: error)
             throw error
         }
+    }
+
+    /// The state, with an interrupted operation finished (the lock is held).
+    private func lockedState() throws(AgentError) -> AgentState {
+        var state = try loadState()
+        try recover(&state)
+        return state
+    }
+
+    /// Saves the state after an operation, with its failure as `last_error` (or none).
+    private func record(_ state: inout AgentState, _ operation: String, failure: AgentError?) throws(AgentError) {
+        state.lastError = failure.map { AgentFailure(operation: operation, message: $0.message, at: AgentClock.format(Date())) }
+        try saveState(state)
     }
 
     // MARK: - Status, skip, configure

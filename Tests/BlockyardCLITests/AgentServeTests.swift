@@ -9,32 +9,9 @@ import FoundationNetworking
 /// progress in status, and the periodic checker.
 @Suite("agent serve")
 struct AgentServeTests {
-    final class AgentProcess {
-        let process = Process()
-        let port: Int
-
-        init(_ arguments: [String]) throws {
-            process.executableURL = CommandRunner.binary
-            process.arguments = ["agent", "serve", "--port", "0", "--json"] + arguments
-            let stdout = Pipe()
-            process.standardOutput = stdout
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            var line: [UInt8] = []
-            let handle = stdout.fileHandleForReading
-            while true {
-                let byte = handle.readData(ofLength: 1)
-                if byte.isEmpty || byte.first == 10 { break }
-                line.append(byte.first!)
-            }
-            let object = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
-            port = try #require(object?["port"] as? Int, "agent serve printed \(String(decoding: line, as: UTF8.self))")
-        }
-
-        deinit {
-            process.terminate()
-            process.waitUntilExit()
-        }
+    /// A running `blockyard agent serve --port 0 --json ARGUMENTS…`.
+    static func agentServe(_ arguments: [String]) throws -> ListeningProcess {
+        try ListeningProcess(["agent", "serve"], arguments)
     }
 
     static func call(_ method: String, _ url: String, token: String? = nil, body: String? = nil) throws -> (status: Int, json: Any?) {
@@ -74,7 +51,7 @@ struct AgentServeTests {
                                                "--set", "auto_check=false"])
         let token = "s3cret-token-0123456789"
         let tokenFile = try feed.write("token", Array("\(token)\n".utf8))
-        let agent = try AgentProcess(["--state", state, "--token-file", tokenFile])
+        let agent = try Self.agentServe(["--state", state, "--token-file", tokenFile])
         let base = "http://127.0.0.1:\(agent.port)/api/updates"
 
         let status = try Self.call("GET", "\(base)/status")
@@ -134,7 +111,7 @@ struct AgentServeTests {
                                                "--set", "auto_download=true", "--set", "auto_install=true",
                                                "--set", "check_interval_s=1"])
         let tokenFile = try feed.write("token", Array("another-token-0123456789\n".utf8))
-        let agent = try AgentProcess(["--state", state, "--token-file", tokenFile])
+        let agent = try Self.agentServe(["--state", state, "--token-file", tokenFile])
         var installed: String?
         for _ in 0..<150 {
             let s = try Self.call("GET", "http://127.0.0.1:\(agent.port)/api/updates/status").json as? [String: Any]

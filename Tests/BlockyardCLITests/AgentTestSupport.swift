@@ -7,7 +7,7 @@ import Testing
 final class AgentFeed {
     let dir: TemporaryDirectory
     let site: String
-    var server: ServeCommandTests.ServeProcess?
+    var server: ListeningProcess?
     var feedURL: String { "http://127.0.0.1:\(server!.port)/" }
 
     init(_ label: String) throws {
@@ -39,7 +39,7 @@ final class AgentFeed {
     }
 
     func serve() throws {
-        server = try ServeCommandTests.ServeProcess(["--root", site])
+        server = try ServeCommandTests.serve(["--root", site])
     }
 
     /// `blockyard agent SUBCOMMAND --state STATE ARGS…`.

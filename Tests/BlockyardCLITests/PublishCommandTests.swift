@@ -12,35 +12,11 @@ import Testing
 @Suite("blockyard publish", .serialized)
 struct PublishCommandTests {
     final class Moto {
-        let endpoint: String
-        private let process = Process()
-        private let log: TemporaryDirectory
+        private let moto: MotoProcess
+        var endpoint: String { moto.endpoint.absoluteString }
 
         init() throws {
-            let port = try NginxServer.freePort()
-            log = try TemporaryDirectory("moto-cli")
-            FileManager.default.createFile(atPath: log.path("moto.log"), contents: nil)
-            let output = try FileHandle(forWritingTo: log.url.appendingPathComponent("moto.log"))
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)]
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            endpoint = "http://127.0.0.1:\(port)"
-            let deadline = Date().addingTimeInterval(90)
-            while (try? PublishCommandTests.http("GET", "\(endpoint)/moto-api/").status) != 200 {
-                let text = (try? String(contentsOfFile: log.path("moto.log"), encoding: .utf8)) ?? ""
-                try #require(process.isRunning, "moto_server did not start; install it with: python3 -m pip install 'moto[server]' (tools/setup does this). \(text.suffix(400))")
-                try #require(Date() < deadline, "moto_server did not answer within 90 s")
-                Thread.sleep(forTimeInterval: 0.2)
-            }
-        }
-
-        deinit {
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
+            moto = try MotoProcess()
         }
 
         func publicBucket(_ name: String) throws {

@@ -9,48 +9,9 @@ import FoundationNetworking
 /// `blockyard serve` as a user runs it: the real binary on 127.0.0.1, stopped with SIGTERM.
 @Suite("serve command")
 struct ServeCommandTests {
-    /// A running `blockyard serve` subprocess.
-    final class ServeProcess {
-        let process = Process()
-        let port: Int
-        let listening: [String: Any]
-        private let stderrPipe = Pipe()
-
-        init(_ arguments: [String]) throws {
-            process.executableURL = CommandRunner.binary
-            process.arguments = ["serve", "--port", "0", "--json"] + arguments
-            let stdout = Pipe()
-            process.standardOutput = stdout
-            process.standardError = stderrPipe
-            try process.run()
-            // The first line of stdout: where it listens.
-            var line: [UInt8] = []
-            let handle = stdout.fileHandleForReading
-            while true {
-                let byte = handle.readData(ofLength: 1)
-                if byte.isEmpty || byte.first == 10 { break }
-                line.append(byte.first!)
-            }
-            let object = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
-            listening = try #require(object, "serve printed \(String(decoding: line, as: UTF8.self))")
-            port = try #require(listening["port"] as? Int)
-        }
-
-        /// Sends SIGTERM and returns the exit status.
-        func stop() -> Int32 {
-            process.terminate()
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
-
-        var stderr: String { String(decoding: stderrPipe.fileHandleForReading.availableData, as: UTF8.self) }
-
-        deinit {
-            if process.isRunning {
-                process.terminate()
-                process.waitUntilExit()
-            }
-        }
+    /// A running `blockyard serve --port 0 --json ARGUMENTS…`.
+    static func serve(_ arguments: [String]) throws -> ListeningProcess {
+        try ListeningProcess(["serve"], arguments)
     }
 
     static func get(_ url: String, headers: [String: String] = [:]) throws -> (status: Int, headers: [String: String], body: [UInt8]) {
@@ -86,7 +47,7 @@ struct ServeCommandTests {
     @Test func servesUntilSIGTERM() throws {
         let dir = try TemporaryDirectory()
         let (root, artifact) = try Self.release(dir)
-        let serve = try ServeProcess(["--root", root])
+        let serve = try Self.serve(["--root", root])
         #expect(serve.listening["url"] as? String == "http://127.0.0.1:\(serve.port)/")
         #expect(serve.listening["versions"] as? [String] == ["2.0.0"])
         let base = "http://127.0.0.1:\(serve.port)"
@@ -113,7 +74,7 @@ struct ServeCommandTests {
         try #require(added.status == 0, "\(added.stderr)")
         try FileManager.default.removeItem(atPath: root + "/releases/2.0.0/MyApp-Setup-2.0.0.exe")
         try FileManager.default.removeItem(atPath: root + "/releases/2.0.0/MyApp-Setup-2.0.0.exe.blockmap")
-        let serve = try ServeProcess(["--root", root, "--store", store])
+        let serve = try Self.serve(["--root", root, "--store", store])
         let base = "http://127.0.0.1:\(serve.port)"
         let full = try Self.get(base + "/releases/2.0.0/MyApp-Setup-2.0.0.exe")
         #expect(full.status == 200)
@@ -139,7 +100,7 @@ struct ServeCommandTests {
         #expect(usage.status == 64)
 
         // The port is taken.
-        let first = try ServeProcess(["--root", dir.url.path])
+        let first = try Self.serve(["--root", dir.url.path])
         let taken = try CommandRunner.run(["serve", "--root", dir.url.path, "--port", String(first.port)])
         #expect(taken.status == 74)
         #expect(taken.stderr.contains("cannot listen on 127.0.0.1:\(first.port)"))

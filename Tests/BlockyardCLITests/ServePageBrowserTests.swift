@@ -51,7 +51,7 @@ struct ServePageBrowserTests {
                                                  "--release-notes-file", notes, exe, appImage, zip])
             try #require(created.status == 0, "\(created.stderr)")
         }
-        let serve = try ServeCommandTests.ServeProcess(["--root", root, "--product-name", "MyApp"])
+        let serve = try ServeCommandTests.serve(["--root", root, "--product-name", "MyApp"])
         let url = "http://127.0.0.1:\(serve.port)/"
         let profile = try TemporaryDirectory("chromium-profile")
 

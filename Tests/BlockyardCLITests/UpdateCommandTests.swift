@@ -46,39 +46,6 @@ struct UpdateCommandTests {
         }
     }
 
-    /// A running `blockyard serve` on a free port.
-    final class Serve {
-        let process = Process()
-        let port: Int
-
-        init(root: String) throws {
-            process.executableURL = CommandRunner.binary
-            process.arguments = ["serve", "--root", root, "--port", "0", "--json"]
-            let stdout = Pipe()
-            process.standardOutput = stdout
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            var line: [UInt8] = []
-            let handle = stdout.fileHandleForReading
-            while true {
-                let byte = handle.readData(ofLength: 1)
-                if byte.isEmpty || byte.first == 10 { break }
-                line.append(byte.first!)
-            }
-            let object = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
-            port = try #require(object?["port"] as? Int, "serve printed \(String(decoding: line, as: UTF8.self))")
-        }
-
-        var baseURL: String { "http://127.0.0.1:\(port)/" }
-
-        deinit {
-            if process.isRunning {
-                process.terminate()
-                process.waitUntilExit()
-            }
-        }
-    }
-
     static func report(_ run: CommandRunner.Output) throws -> [String: Any] {
         try #require(run.status == 0, "exit \(run.status): \(run.stderr)")
         return try #require(try JSONSerialization.jsonObject(with: Data(run.stdoutBytes)) as? [String: Any])
@@ -106,14 +73,14 @@ struct UpdateCommandTests {
         for variant in ["insert100", "delete4m", "swap"] {
             let feed = try Feed(variant: variant)
             var nginx: NginxServer?
-            var serve: Serve?
+            var serve: ListeningProcess?
             let base: String
             switch server {
             case .nginx, .nginxMaxRanges1:
                 nginx = try NginxServer(root: feed.site, maxRanges: server == .nginx ? nil : 1)
                 base = nginx!.baseURL + "/"
             case .serve:
-                serve = try Serve(root: feed.site)
+                serve = try ListeningProcess(["serve"], ["--root", feed.site])
                 base = serve!.baseURL
             }
             let report = try Self.report(try feed.update(base))

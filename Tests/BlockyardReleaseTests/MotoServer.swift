@@ -4,55 +4,21 @@ import BlockyardTestSupport
 import Foundation
 import Testing
 
-/// A real S3 API server for the publishing tests: moto (`pip install 'moto[server]'`, which
-/// tools/setup installs) on 127.0.0.1 and a free port, started by the test and stopped (by its
-/// process id) when released. If moto is missing the test fails, saying how to install it.
+/// moto (``MotoProcess``) with what the publishing library tests need besides: IAM users and
+/// SigV4 authentication.
 final class MotoServer: @unchecked Sendable {
-    let endpoint: URL
-    private let process: Process
-    private let log: TemporaryDirectory
+    private let moto: MotoProcess
+    var endpoint: URL { moto.endpoint }
 
     init() throws {
-        let port = try NginxServer.freePort()
-        log = try TemporaryDirectory("moto")
-        FileManager.default.createFile(atPath: log.path("moto.log"), contents: nil)
-        let output = try FileHandle(forWritingTo: log.url.appendingPathComponent("moto.log"))
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)]
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        endpoint = URL(string: "http://127.0.0.1:\(port)")!
-        let probe = URLSessionTransport(connections: 1, requestTimeout: 5)
-        let deadline = Date().addingTimeInterval(90)
-        while true {
-            if !process.isRunning {
-                let text = (try? String(contentsOfFile: log.path("moto.log"), encoding: .utf8)) ?? ""
-                throw MotoUnavailable(message: "moto_server did not start (`python3 -m moto.server` exited \(process.terminationStatus)). Install it with: python3 -m pip install 'moto[server]' (tools/setup does this). Its output: \(text.suffix(600))")
-            }
-            if let reply = try? probe.send(HTTPRequest(method: "GET", url: endpoint.appendingPathComponent("moto-api/"))), reply.status == 200 {
-                break
-            }
-            if Date() > deadline {
-                stop()
-                throw MotoUnavailable(message: "moto_server did not answer on \(endpoint) within 90 s")
-            }
-            Thread.sleep(forTimeInterval: 0.2)
+        do {
+            moto = try MotoProcess()
+        } catch let error as MotoProcess.Unavailable {
+            throw MotoUnavailable(message: error.description)
         }
     }
 
-    /// Kills the server (SIGKILL: it keeps everything in memory, and a test runner may hand its
-    /// children an ignored SIGTERM).
-    func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-
-    deinit { stop() }
+    func stop() { moto.stop() }
 
     /// Creates an IAM user allowed `s3:*` and turns on moto's request authentication: from then
     /// on every request needs a valid SigV4 signature by that user's key (moto recomputes each
