@@ -51,10 +51,16 @@ final class ParallelBlockmapper: @unchecked Sendable {
     private let checksums: UnsafeMutablePointer<ChunkChecksum>
     private let checksumCapacity: Int
 
-    init(file: MappedFile, progress: ((Int) -> Void)?) {
+    /// Whether the file's SHA-512 is computed (the blockmap's info JSON needs it; planning
+    /// against a seed does not).
+    private let digest: Bool
+
+    init(file: MappedFile, digest: Bool = true, progress: ((Int) -> Void)?) {
         self.file = file
         self.progress = progress
+        self.digest = digest
         windowCount = (file.size + Self.windowSize - 1) / Self.windowSize
+        if !digest { shaNext = windowCount }
         scanned = Array(repeating: nil, count: windowCount)
         chainer = CutChainer(totalSize: file.size, parameters: parameters)
         checksumCapacity = file.size / parameters.minSize + 2
@@ -148,6 +154,7 @@ final class ParallelBlockmapper: @unchecked Sendable {
             if to > from {
                 BoundaryScanner.scan(file.base, from: from, to: to, mask: parameters.mask, into: &found)
             }
+            if !digest { progress?(min((w + 1) * Self.windowSize, file.size) - w * Self.windowSize) }
             return found
         case .hash(let b):
             let batch = batches[b]

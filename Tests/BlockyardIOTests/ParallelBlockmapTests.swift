@@ -1,4 +1,5 @@
 import BlockyardCore
+import Foundation
 import BlockyardIO
 import BlockyardTestSupport
 import Testing
@@ -34,6 +35,13 @@ struct ParallelBlockmapTests {
                 let parallel = try BlockmapGenerator.generate(path: path, compat: compat, threads: 2)
                 #expect(parallel.blockmap == reference.blockmap, "size \(size) \(compat)")
                 #expect(parallel.sha512 == reference.sha512)
+                // Chunking a seed without the whole-file SHA-512 gives the same chunks, and
+                // reports progress for every byte.
+                let counted = ByteCounter()
+                let seed = try BlockmapGenerator.chunk(path: path, compat: compat, threads: 2, progress: counted.add)
+                #expect(seed.blockmap == reference.blockmap, "chunk: size \(size) \(compat)")
+                #expect(seed.size == size)
+                #expect(counted.total == size)
             }
         }
     }
@@ -51,6 +59,13 @@ struct ParallelBlockmapTests {
             #expect(parallel.blockmap == reference.blockmap)
             #expect(parallel.blockmap.files[0].sizes.last == 0)
         }
+    }
+
+    final class ByteCounter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var count = 0
+        func add(_ n: Int) { lock.withLock { count += n } }
+        var total: Int { lock.withLock { count } }
     }
 
     @Test func scannerLanesEqualSingleLane() {

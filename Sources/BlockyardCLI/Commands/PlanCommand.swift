@@ -110,9 +110,9 @@ struct PlanCommand: ParsableCommand {
                 inputs.append(PlanSeedInput(path: path, size: fileSize, blockmap: blockmap, blockmapPath: seedBlockmaps[i]))
             } else {
                 let bar = ProgressBar(label: "chunking \(path)", total: fileSize)
-                let result: BlockmapResult
+                let result: (blockmap: Blockmap, size: Int)
                 do {
-                    result = try BlockmapGenerator.generate(path: path, compat: form, progress: bar.advance(by:))
+                    result = try BlockmapGenerator.chunk(path: path, compat: form, progress: bar.advance(by:))
                 } catch let error as FileError {
                     bar.finish()
                     Console.error(error.description)

@@ -191,12 +191,20 @@ public struct UpdateClient: Sendable {
         timings.metadata = PlanDownload.seconds(clock.now - started)
         let installed = options.installed
         let display = self.observer
-        let chunking = Task { () async throws -> (BlockmapResult, Double) in
+        // The installed file's SHA-512 only matters when it is also the output (an update in
+        // place may find it is already the new version); otherwise chunking skips it.
+        let inPlace = Self.sameFile(options.installed, options.out)
+        let chunking = Task { () async throws -> (LocalChunks, Double) in
             let t0 = ContinuousClock.now
             display.begin("chunking", total: installedSize)
             defer { display.end() }
-            let result = try await onThread("blockyard-chunk") {
-                try BlockmapGenerator.generate(path: installed, progress: { display.advance($0) })
+            let result = try await onThread("blockyard-chunk") { () throws -> LocalChunks in
+                if inPlace {
+                    let r = try BlockmapGenerator.generate(path: installed, progress: { display.advance($0) })
+                    return LocalChunks(blockmap: r.blockmap, size: r.size, sha512: r.sha512)
+                }
+                let r = try BlockmapGenerator.chunk(path: installed, progress: { display.advance($0) })
+                return LocalChunks(blockmap: r.blockmap, size: r.size, sha512: nil)
             }
             return (result, PlanDownload.seconds(ContinuousClock.now - t0))
         }
@@ -204,7 +212,7 @@ public struct UpdateClient: Sendable {
         // On an error the chunking thread is left to finish on its own.
         let newBlockmap = options.full ? .missing(nil) : try await fetchBlockmap(file: file, url: fileURL, session: session)
         timings.metadata += PlanDownload.seconds(clock.now - blockmapStarted)
-        let local: BlockmapResult
+        let local: LocalChunks
         do {
             (local, timings.chunking) = try await chunking.value
         } catch {
@@ -215,11 +223,11 @@ public struct UpdateClient: Sendable {
         }
 
         // Already the new version, in place: nothing to write.
-        if local.sha512.bytes == expected, Self.sameFile(options.installed, options.out) {
+        if inPlace, let digest = local.sha512, digest.bytes == expected {
             timings.total = PlanDownload.seconds(clock.now - started)
             return UpdateReport(status: "up-to-date", version: info.version, channelFile: HTTPSession.display(channelURL),
                                 file: HTTPSession.display(fileURL), out: options.out, size: installedSize,
-                                sha512: local.sha512.base64, method: "none", fallback: nil,
+                                sha512: digest.base64, method: "none", fallback: nil,
                                 bytesFetched: session.statistics.bodyBytes, payloadBytes: 0,
                                 requests: session.statistics.requests, ranges: 0, reusedBytes: installedSize,
                                 plan: nil, download: nil, http: session.statistics, seconds: timings, warnings: warnings)
@@ -403,7 +411,14 @@ public struct UpdateClient: Sendable {
         }
     }
 
-    private func makePlan(_ target: Blockmap, source: String, size: Int?, local: BlockmapResult) throws(UpdateError) -> DeltaPlan {
+    /// The installed file as chunked locally (its SHA-512 only when updating in place).
+    struct LocalChunks: Sendable {
+        var blockmap: Blockmap
+        var size: Int
+        var sha512: Digest?
+    }
+
+    private func makePlan(_ target: Blockmap, source: String, size: Int?, local: LocalChunks) throws(UpdateError) -> DeltaPlan {
         let seed = PlanSeedInput(path: options.installed, size: local.size, blockmap: local.blockmap)
         let cost = PlanCostModel(maxRangesPerRequest: max(1, options.download.maxRangesPerRequest), maxOps: 0)
         do {
