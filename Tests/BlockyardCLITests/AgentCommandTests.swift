@@ -120,6 +120,41 @@ struct AgentCommandTests {
         #expect(try feed.agent("rollback", state).status == 66)
     }
 
+    @Test func signedFeed() throws {
+        let feed = try AgentFeed("agent-signed")
+        let key = feed.dir.path("release.key"), other = feed.dir.path("other.key")
+        #expect(try CommandRunner.run(["key", "generate", "--out", key]).status == 0)
+        #expect(try CommandRunner.run(["key", "generate", "--out", other]).status == 0)
+        let v1 = AgentVersions.base(400_000)
+        let v2 = AgentVersions.edit(v1, at: 1_000, count: 2_000, seed: 14)
+        try feed.publish("1.0.0", [("app.bin", v1)], extra: ["--sign", key])
+        try feed.publish("1.1.0", [("app.bin", v2)], extra: ["--sign", key])
+        try feed.serve()
+        let installPath = try feed.write("app/app.bin", v1)
+        // The right public key: the signed channel file is accepted and installed.
+        let state = feed.dir.path("state")
+        _ = try feed.agentJSON("init", state, ["--feed", feed.feedURL, "--install-path", installPath,
+                                               "--installed-version", "1.0.0", "--set", "public_key=\(key).pub"])
+        #expect(try feed.agentJSON("check", state)["update_available"] as? Bool == true)
+        _ = try feed.agentJSON("download", state)
+        _ = try feed.agentJSON("install", state)
+        #expect(AgentFeed.read(installPath) == v2)
+        // Another key: the check fails (exit 1), nothing is offered or downloaded.
+        let otherPath = try feed.write("other/app.bin", v1)
+        let otherState = feed.dir.path("state-other")
+        _ = try feed.agentJSON("init", otherState, ["--feed", feed.feedURL, "--install-path", otherPath,
+                                                    "--installed-version", "1.0.0", "--set", "public_key=\(other).pub"])
+        let rejected = try feed.agent("check", otherState)
+        #expect(rejected.status == 1, "\(rejected.stderr)")
+        #expect(rejected.stderr.lowercased().contains("signature"))
+        #expect(try feed.agent("download", otherState).status == 1)
+        #expect(AgentFeed.read(otherPath) == v1)
+        // A bad key in the configuration is refused with the key's name.
+        let bad = try feed.agent("configure", otherState, ["public_key=not-a-key"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("public_key"))
+    }
+
     @Test func failedHealthCheckRollsBack() throws {
         let feed = try AgentFeed("agent-health")
         let v1 = AgentVersions.base(600_000)
