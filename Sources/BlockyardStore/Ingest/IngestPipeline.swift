@@ -5,7 +5,8 @@ import Foundation
 /// chunk hashing, and LMDB writes (with their flushes) overlap:
 ///
 /// 1. **reader** (the calling thread): reads each member into large slots and finds the
-///    content-defined cuts (plus forced cuts at member and tensor boundaries). Slots hold
+///    content-defined cuts (plus forced cuts at member and tensor boundaries) with
+///    ``SegmentedCutFinder`` (the sequential ``Chunker`` for streams of unknown size). Slots hold
 ///    whole chunks only: the unfinished tail of a slot is copied to the start of the next.
 /// 2. **digester**: the member's SHA-512, over the slots' chunks in order (SHA-512 cannot be
 ///    split, so it gets a thread of its own instead of slowing the cut finding).
@@ -105,6 +106,10 @@ final class IngestPipeline: @unchecked Sendable {
                 let boundaries = detected?.offsets ?? []
                 slot.events.append(.start(MemberStart(path: member.path, mode: member.mode, kind: .regular,
                                                       boundaryFormat: detected?.format)))
+                // A member of known size is cut by the scanner + chainer (`SegmentedCutFinder`,
+                // about 1.8× faster); a stream of unknown size by the sequential chunker. Both
+                // give the same cuts.
+                var finder = sizeHint.map { SegmentedCutFinder(totalSize: $0, boundaries: boundaries) }
                 var chunker = Chunker()
                 // The current (unfinished) chunk: where it starts in the slot and in the member.
                 var chunkStart = slot.length
@@ -112,6 +117,7 @@ final class IngestPipeline: @unchecked Sendable {
                 var nextBoundary = 0
                 var pendingCut = false
                 var forced = 0
+                var consumed = 0
                 while true {
                     if slot.capacity - slot.length < minimumRoom {
                         guard let next = pool.take() else { throw PipelineCancelled() }
@@ -129,12 +135,23 @@ final class IngestPipeline: @unchecked Sendable {
                     if n == 0 { break }
                     let data = UnsafeRawBufferPointer(start: room.baseAddress, count: n)
                     config.progress?(n)
+                    consumed += n
                     let current = slot
                     let emit = { (end: Int) in
                         let length = end - lastCut
                         current.events.append(.chunk(offset: chunkStart, length: length))
                         chunkStart += length
                         lastCut = end
+                    }
+                    if let size = finder?.totalSize {
+                        guard consumed <= size else {
+                            throw StoreError.invalidInput(path: member.path, reason: "grew while it was read (more than its \(size) bytes)")
+                        }
+                        // Byte `lastCut` of the member is at slot offset `chunkStart`.
+                        let origin = UnsafeRawPointer(slot.buffer.baseAddress! + chunkStart).assumingMemoryBound(to: UInt8.self)
+                        finder!.advance(origin, origin: lastCut, count: n, onCut: emit)
+                        slot.length += n
+                        continue
                     }
                     var p = 0
                     while p < n {
@@ -160,7 +177,13 @@ final class IngestPipeline: @unchecked Sendable {
                     slot.length += n
                 }
                 let endsOnCut: Bool
-                if let end = chunker.finish() {
+                if let finder {
+                    guard finder.isFinished else {
+                        throw StoreError.invalidInput(path: member.path, reason: "shrank while it was read (\(consumed) of its \(finder.totalSize) bytes)")
+                    }
+                    endsOnCut = finder.endsOnCut
+                    forced = finder.forcedCuts
+                } else if let end = chunker.finish() {
                     let length = end - lastCut
                     slot.events.append(.chunk(offset: chunkStart, length: length))
                     endsOnCut = false
@@ -168,7 +191,7 @@ final class IngestPipeline: @unchecked Sendable {
                     endsOnCut = true
                 }
                 // The SHA-512 is filled in by the digester.
-                slot.events.append(.end(MemberEnd(size: chunker.consumed, sha512: nil,
+                slot.events.append(.end(MemberEnd(size: consumed, sha512: nil,
                                                   endsOnCut: endsOnCut, forcedCuts: forced)))
             }
         }
