@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `blockyard` command: a thin shell over the library layers. Each subcommand lives in
 /// its own file under `Commands/`.
@@ -19,8 +20,9 @@ public struct BlockyardCommand: ParsableCommand {
               73  an output file could not be created
               74  I/O error while reading or writing
               75  the store or the agent's state is locked by another process
+
+            `blockyard --version` prints the version.
             """,
-        version: BlockyardVersion.current,
         subcommands: [
             HashCommand.self,
             BlockmapCommand.self,
@@ -30,6 +32,18 @@ public struct BlockyardCommand: ParsableCommand {
         ])
 
     public init() {}
+
+    /// Runs the command line. `blockyard --version` is answered here rather than by
+    /// ArgumentParser's built-in flag, which every subcommand would list beside the
+    /// `--version VERSION` options of `store add` and `release create`.
+    public static func runMain(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+        if arguments == ["--version"] {
+            print(BlockyardVersion.current)
+            Foundation.exit(0)
+        }
+        main(arguments)
+        Foundation.exit(0)
+    }
 }
 
 /// The version printed by `blockyard --version`.
