@@ -1,4 +1,5 @@
 import BlockyardCore
+import BlockyardHTTP
 import BlockyardIO
 import BlockyardRelease
 import Foundation
@@ -66,23 +67,11 @@ public struct AgentConfig: Equatable, Sendable {
 
     /// The platform and arch channel files and artifacts are chosen for.
     public var target: ReleaseTarget {
-        guard let platform else { return AgentConfig.hostTarget }
+        guard let platform else { return UpdateFileChoice.hostTarget }
         let parts = platform.split(separator: "-", maxSplits: 1).map(String.init)
         var target = ReleaseTarget(os: ReleaseOS(name: parts[0]) ?? .linux)
         if parts.count == 2 { target.arch = ReleaseArch(name: parts[1]) }
         return target
-    }
-
-    static var hostTarget: ReleaseTarget {
-        #if os(macOS)
-        return ReleaseTarget(os: .mac)
-        #else
-        #if arch(arm64)
-        return ReleaseTarget(os: .linux, arch: .arm64)
-        #else
-        return ReleaseTarget(os: .linux)
-        #endif
-        #endif
     }
 
     // MARK: JSON
@@ -262,13 +251,6 @@ public struct AgentConfig: Equatable, Sendable {
         }
         out += "}\n"
         return Array(out.utf8)
-    }
-
-    /// The configuration as a JSON-ready dictionary (for `--json` and the REST API).
-    public var dictionary: [String: Any] {
-        var d: [String: Any] = [:]
-        for key in Self.keys { d[key] = value(of: key) }
-        return d
     }
 }
 

@@ -155,11 +155,4 @@ enum FileOperations {
             throw AgentError(.io, error.description)
         }
     }
-
-    /// Bytes of the file systems' free space at `path` (nil when unknown).
-    static func freeBytes(at path: String) -> Int? {
-        var s = statvfs()
-        guard statvfs(path, &s) == 0 else { return nil }
-        return Int(s.f_bavail) * Int(s.f_frsize)
-    }
 }

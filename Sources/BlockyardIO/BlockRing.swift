@@ -68,20 +68,3 @@ final class BlockRing: @unchecked Sendable {
         condition.unlock()
     }
 }
-
-/// Runs `body` on a new thread; `join()` waits for it.
-final class WorkerThread: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-
-    init(name: String, _ body: @escaping @Sendable () -> Void) {
-        let thread = Thread { [done] in
-            body()
-            done.signal()
-        }
-        thread.name = name
-        thread.stackSize = 1 << 20
-        thread.start()
-    }
-
-    func join() { done.wait() }
-}

@@ -47,7 +47,7 @@ extension ChunkStore {
             try env.read { txn in
                 let hasher = UncheckedBox(SHA2Hasher(.sha512))
                 let queue = Channel<[UnsafeRawBufferPointer]>()
-                let worker = PipelineThread(name: "blockyard-store-verify") {
+                let worker = WorkerThread(name: "blockyard-store-verify") {
                     while let batch = queue.receive() {
                         for piece in batch { hasher.value.update(piece) }
                     }

@@ -155,6 +155,34 @@ struct AgentCommandTests {
         #expect(bad.stderr.contains("public_key"))
     }
 
+    @Test func lockedStateAndBadTokens() throws {
+        let feed = try AgentFeed("agent-locked")
+        let v1 = AgentVersions.base(100_000)
+        try feed.publish("1.0.0", [("app.bin", v1)])
+        try feed.serve()
+        let installPath = try feed.write("app/app.bin", v1)
+        let state = feed.dir.path("state")
+        _ = try feed.agentJSON("init", state, ["--feed", feed.feedURL, "--install-path", installPath, "--installed-version", "1.0.0"])
+        // Another process holds the state's lock: changes fail at once (75), status still answers.
+        let fd = open(state + "/lock", O_RDWR | O_CREAT, 0o644)
+        try #require(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+        let locked = try feed.agent("check", state)
+        #expect(locked.status == 75)
+        #expect(locked.stderr.contains("another agent operation is running"))
+        #expect(try feed.agent("install", state).status == 75)
+        let status = try feed.status(state)
+        #expect(status["busy"] as? Bool == true)
+        flock(fd, LOCK_UN)
+        close(fd)
+        #expect(try feed.agent("check", state).status == 0)
+        // The API token: too short is a usage error, a missing file a missing input.
+        let short = try feed.write("short-token", Array("abc\n".utf8))
+        let tooShort = try feed.agent("serve", state, ["--port", "0", "--token-file", short])
+        #expect(tooShort.status == 64)
+        #expect(tooShort.stderr.contains("at least 16 characters"))
+        #expect(try feed.agent("serve", state, ["--port", "0", "--token-file", feed.dir.path("nope")]).status == 66)
+    }
+
     @Test func failedHealthCheckRollsBack() throws {
         let feed = try AgentFeed("agent-health")
         let v1 = AgentVersions.base(600_000)

@@ -1,4 +1,5 @@
 import BlockyardCore
+import BlockyardIO
 import Foundation
 
 /// Ingests a source with four threads so that reading and cut finding, the member digests,
@@ -63,13 +64,13 @@ final class IngestPipeline: @unchecked Sendable {
     }
 
     func run(_ source: IngestSource) throws -> Result {
-        let digester = PipelineThread(name: "blockyard-store-sha512") { [self] in
+        let digester = WorkerThread(name: "blockyard-store-sha512") { [self] in
             do { try digestStage() } catch { failure.fail(error) }
         }
-        let hasher = PipelineThread(name: "blockyard-store-hash") { [self] in
+        let hasher = WorkerThread(name: "blockyard-store-hash") { [self] in
             do { try hashStage() } catch { failure.fail(error) }
         }
-        let writer = PipelineThread(name: "blockyard-store-write") { [self] in
+        let writer = WorkerThread(name: "blockyard-store-write") { [self] in
             do { try writeStage() } catch { failure.fail(error) }
         }
         do {

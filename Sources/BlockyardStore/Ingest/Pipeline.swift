@@ -51,23 +51,6 @@ final class Channel<T>: @unchecked Sendable {
     }
 }
 
-/// Runs `body` on a new thread; ``join()`` waits for it to return.
-final class PipelineThread: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-
-    init(name: String, _ body: @escaping @Sendable () -> Void) {
-        let thread = Thread { [done] in
-            body()
-            done.signal()
-        }
-        thread.name = name
-        thread.stackSize = 1 << 20
-        thread.start()
-    }
-
-    func join() { done.wait() }
-}
-
 /// The first error of a pipeline; setting it cancels the other stages.
 final class FailureBox: @unchecked Sendable {
     private let lock = NSLock()
