@@ -315,3 +315,31 @@ struct ChunkStoreTests {
         }
     }
 }
+
+/// A large add keeps only about two batches of the store in the page cache (the writer drops
+/// what each earlier commit appended), and what it stored is intact.
+@Suite("Chunk store: page cache during add")
+struct ChunkStoreCacheTests {
+    @Test func addDropsTheCacheOfCommittedBatches() throws {
+        let dir = try TemporaryDirectory("store-cache")
+        let store = try StoreFixtures.store(in: dir)
+        let bytes = VectorInputs.randomBytes(seed: 41, count: 24 << 20)
+        let path = try dir.write("big.bin", bytes)
+        var options = AddOptions()
+        options.batchBytes = 1 << 20
+        let report = try store.add(path: path, as: StoreFixtures.ref("big@1"), options: options)
+        #expect(report.newBytes == bytes.count && report.batches >= 20)
+        // The writer finds its own map of data.mdb (LMDB does not publish its address).
+        let data = dir.path("store/data.mdb")
+        let fd = open(data, O_RDONLY)
+        defer { close(fd) }
+        let map = try #require(LMDBEnvironment.mapping(of: fd))
+        #expect(map.count == store.env.info.mapSize)
+        if PageCache.canDrop(in: dir.url.path) {
+            let cached = try #require(PageCache.residentPages(data))
+            #expect(cached.resident * 4 < cached.total, "\(cached.resident) of \(cached.total) pages of data.mdb still cached")
+        }
+        #expect(try StoreFixtures.bytes(store, "big@1") == bytes)
+        #expect(try store.verify().ok)
+    }
+}

@@ -52,6 +52,10 @@ public struct FileApplyReport: Codable, Equatable, Sendable {
 ///    the plan's BLAKE2b-18 checksums to name the first bad chunk and where it came from.
 /// 5. Only then: fsync, rename over the destination, fsync the directory.
 ///
+/// While it writes, ``WriteBehind`` starts the disk on each written block and drops the cache
+/// of what is more than 64 MiB behind and already read back: the cache holds a window of the
+/// file, not all of it, the kernel recycles those pages, and the final fsync is short.
+///
 /// On any error the temporary file is removed; the destination and the seeds are untouched.
 public enum FileApplier {
     public static let writeBufferSize = 8 << 20
@@ -175,11 +179,13 @@ final class BufferedFileOutput: ApplyOutput {
     /// Bytes already in the file (the buffer holds the bytes after them).
     private var flushed = 0
     private let hasher: DiskSHA512
+    private var writeBehind: WriteBehind
 
     init(writer: AtomicFileWriter, bufferSize: Int, hasher: DiskSHA512) {
         self.writer = writer
         buffer = .allocate(byteCount: max(4096, bufferSize), alignment: 4096)
         self.hasher = hasher
+        writeBehind = WriteBehind(descriptor: writer.fileDescriptor)
     }
 
     deinit { buffer.deallocate() }
@@ -204,6 +210,9 @@ final class BufferedFileOutput: ApplyOutput {
         flushed += buffered
         buffered = 0
         hasher.publish(flushed)
+        // What the hasher has read back may leave the cache (reading it back later for a
+        // diagnosis or a copy within the file just reads the disk).
+        writeBehind.written(upTo: flushed, releasableUpTo: hasher.position)
     }
 
     func readBack(at offset: Int, into target: UnsafeMutableRawBufferPointer) throws {
@@ -234,6 +243,7 @@ final class DiskSHA512: @unchecked Sendable {
     private var cancelled = false
     private var failure: FileApplyError?
     private var hashed = 0
+    private var hashedSoFar = 0
     private let sha = SHA2Hasher(.sha512)
     private let done = DispatchSemaphore(value: 0)
 
@@ -257,6 +267,13 @@ final class DiskSHA512: @unchecked Sendable {
         published = bytes
         condition.signal()
         condition.unlock()
+    }
+
+    /// Bytes read back and hashed so far.
+    var position: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return hashedSoFar
     }
 
     /// No more bytes will come: waits for the hash of everything published.
@@ -301,6 +318,9 @@ final class DiskSHA512: @unchecked Sendable {
             }
             sha.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             position += n
+            condition.lock()
+            hashedSoFar = position
+            condition.unlock()
         }
         hashed = position
     }

@@ -9,9 +9,9 @@ import Foundation
 ///    content-defined cuts (plus forced cuts at member and tensor boundaries) with
 ///    ``SegmentedCutFinder`` (the sequential ``Chunker`` for streams of unknown size). Slots hold
 ///    whole chunks only: the unfinished tail of a slot is copied to the start of the next.
-/// 2. **digester**: the member's SHA-512, over the slots' chunks in order (SHA-512 cannot be
-///    split, so it gets a thread of its own instead of slowing the cut finding).
-/// 3. **hasher**: per chunk SHA-256 (the key) and the member's SHA-256; looks the key up and
+/// 2. **digester**: the member's SHA-512 and SHA-256, over the slots' chunks in order (neither
+///    can be split, so they get a thread of their own instead of slowing the cut finding).
+/// 3. **hasher**: per chunk SHA-256 (the key); looks the key up and
 ///    computes the BLAKE2b-18 blockmap checksum only for chunks the store does not have yet.
 /// 4. **writer**: the single LMDB writer. Puts new chunks and their records (refcount 0) in
 ///    batched transactions of about `batchBytes`, then hands the slots back.
@@ -22,7 +22,7 @@ final class IngestPipeline: @unchecked Sendable {
     struct Configuration {
         var aware = true
         var readSize = 4 << 20
-        var maxSlots = 16
+        var maxSlots = 32
         var batchBytes = 32 << 20
         var progress: (@Sendable (Int) -> Void)?
     }
@@ -191,32 +191,38 @@ final class IngestPipeline: @unchecked Sendable {
                 } else {
                     endsOnCut = true
                 }
-                // The SHA-512 is filled in by the digester.
-                slot.events.append(.end(MemberEnd(size: consumed, sha512: nil,
+                // The SHA-512 and SHA-256 are filled in by the digester.
+                slot.events.append(.end(MemberEnd(size: consumed, sha512: nil, sha256: nil,
                                                   endsOnCut: endsOnCut, forcedCuts: forced)))
             }
         }
         guard toDigester.send(slot) else { throw PipelineCancelled() }
     }
 
-    // MARK: Stage 2: the members' SHA-512
+    // MARK: Stage 2: the members' SHA-512 and SHA-256
 
     private func digestStage() throws {
         var sha512: SHA2Hasher?
+        var sha256: SHA2Hasher?
         while let slot = toDigester.receive() {
             let base = UnsafeRawPointer(slot.buffer.baseAddress!)
             for i in slot.events.indices {
                 switch slot.events[i] {
                 case .start(let start):
                     sha512 = start.aliasOf == nil ? SHA2Hasher(.sha512) : nil
+                    sha256 = start.aliasOf == nil ? SHA2Hasher(.sha256) : nil
                 case .chunk(let offset, let length):
-                    sha512?.update(UnsafeRawBufferPointer(start: base + offset, count: length))
+                    let bytes = UnsafeRawBufferPointer(start: base + offset, count: length)
+                    sha512?.update(bytes)
+                    sha256?.update(bytes)
                 case .end(var end):
-                    if end.sha512 == nil {
-                        end.sha512 = (sha512 ?? SHA2Hasher(.sha512)).finalize()
+                    if end.sha512 == nil || end.sha256 == nil {
+                        end.sha512 = end.sha512 ?? (sha512 ?? SHA2Hasher(.sha512)).finalize()
+                        end.sha256 = end.sha256 ?? (sha256 ?? SHA2Hasher(.sha256)).finalize()
                         slot.events[i] = .end(end)
                     }
                     sha512 = nil
+                    sha256 = nil
                 }
             }
             guard toHasher.send(slot) else { throw PipelineCancelled() }
@@ -228,7 +234,7 @@ final class IngestPipeline: @unchecked Sendable {
 
     private func hashStage() throws {
         var seen: [ChunkKey: ChunkChecksum] = [:]
-        var current: (start: MemberStart, sha256: SHA2Hasher, chunks: [ManifestChunk])?
+        var current: (start: MemberStart, chunks: [ManifestChunk])?
         var index: [String: Int] = [:]
         let refs = store.refs
         while let slot = toHasher.receive() {
@@ -237,11 +243,10 @@ final class IngestPipeline: @unchecked Sendable {
                 for event in slot.events {
                     switch event {
                     case .start(let start):
-                        current = (start, SHA2Hasher(.sha256), [])
+                        current = (start, [])
                     case .chunk(let offset, let length):
                         let bytes = UnsafeRawBufferPointer(start: base + offset, count: length)
                         let key = ChunkKey(of: bytes)
-                        current!.sha256.update(bytes)
                         let checksum: ChunkChecksum
                         if let known = seen[key] {
                             checksum = known
@@ -260,7 +265,7 @@ final class IngestPipeline: @unchecked Sendable {
                         }
                         current!.chunks.append(ManifestChunk(key: key, checksum: checksum, size: length))
                     case .end(let end):
-                        guard let (start, sha256, chunks) = current.map({ ($0.start, $0.sha256, $0.chunks) }) else { continue }
+                        guard let (start, chunks) = current.map({ ($0.start, $0.chunks) }) else { continue }
                         current = nil
                         var member: ManifestMember
                         if let target = start.aliasOf {
@@ -272,7 +277,7 @@ final class IngestPipeline: @unchecked Sendable {
                             member.mode = start.mode
                         } else {
                             member = ManifestMember(path: start.path, mode: start.mode, kind: start.kind, size: end.size,
-                                                    sha512: end.sha512!, sha256: sha256.finalize(), chunks: chunks,
+                                                    sha512: end.sha512!, sha256: end.sha256!, chunks: chunks,
                                                     endsOnCut: end.endsOnCut, forcedCuts: end.forcedCuts,
                                                     boundaryFormat: start.boundaryFormat)
                         }
@@ -302,9 +307,11 @@ final class IngestPipeline: @unchecked Sendable {
         var batchBytes = 0
         var held: [Slot] = []
         let maxHeld = max(2, pool.maxSlots / 2)
+        var appended: Range<Int>?
         let chunks = store.chunks, refs = store.refs
         func commit(keepingLast: Bool) throws {
             if !batch.isEmpty {
+                let appendedFrom = store.env.info.usedBytes
                 try store.env.write { txn in
                     for (slot, items) in batch {
                         let base = UnsafeRawPointer(slot.buffer.baseAddress!)
@@ -321,6 +328,11 @@ final class IngestPipeline: @unchecked Sendable {
                         }
                     }
                 }
+                // The commit before this one synced its pages and this one has mapped the B-tree
+                // pages it still needs: drop the rest of that commit's cache, so the next batch
+                // reuses those pages (see LMDBEnvironment.dropCachedPages).
+                if let previous = appended { store.env.dropCachedPages(from: previous.lowerBound, to: previous.upperBound) }
+                appended = appendedFrom..<store.env.info.usedBytes
                 batches += 1
                 batch.removeAll()
                 batchBytes = 0
@@ -344,6 +356,7 @@ final class IngestPipeline: @unchecked Sendable {
             if held.count >= maxHeld { try commit(keepingLast: false) }
         }
         if failure.error == nil { try commit(keepingLast: false) }
+        if let last = appended { store.env.dropCachedPages(from: last.lowerBound, to: last.upperBound) }
     }
 }
 
@@ -362,11 +375,13 @@ struct MemberEnd {
     var size: Int
     /// Set by the digester stage.
     var sha512: Digest?
+    var sha256: Digest?
     var endsOnCut: Bool
     var forcedCuts: Int
 
     static var empty: MemberEnd {
-        MemberEnd(size: 0, sha512: SHA2Hasher(.sha512).finalize(), endsOnCut: true, forcedCuts: 0)
+        MemberEnd(size: 0, sha512: SHA2Hasher(.sha512).finalize(), sha256: SHA2Hasher(.sha256).finalize(),
+                  endsOnCut: true, forcedCuts: 0)
     }
 }
 

@@ -203,6 +203,58 @@ public final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
+    /// Drops the page cache of `data.mdb` between byte offsets `from` and `to`, for pages that
+    /// a commit has already written and synced. A bulk writer calls this for the pages each
+    /// commit appended: the cache then holds about one batch of a large import, the kernel
+    /// reuses those pages for the next batch instead of taking fresh ones (most of the cost of
+    /// writing new pages in a VM that hands free memory back to its host), and other programs
+    /// keep their cache. This process's mapping of the range is dropped first (the map is
+    /// read-only, so its pages refault from the file when read again), since the kernel keeps
+    /// every mapped page, and reading one B-tree page maps its cached neighbours too. The
+    /// whole map is marked for random access (as `MDB_NORDAHEAD` would).
+    /// A hint only: errors are ignored; no effect outside Linux.
+    public func dropCachedPages(from: Int, to: Int) {
+        #if os(Linux)
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (from + page - 1) / page * page, end = to / page * page
+        guard end > start else { return }
+        var fd: Int32 = -1
+        guard mdb_env_get_fd(env, &fd) == 0, fd >= 0 else { return }
+        gate.shared()
+        defer { gate.unlock() }
+        if let map = Self.mapping(of: fd), end <= map.count {
+            // No read-around on this map from now on: a B-tree page read after its range was
+            // dropped would otherwise read up to read_ahead_kb of chunk pages back in.
+            _ = madvise(map.baseAddress, map.count, MADV_RANDOM)
+            _ = madvise(map.baseAddress! + start, end - start, MADV_DONTNEED)
+        }
+        _ = posix_fadvise(fd, off_t(start), off_t(end - start), Int32(POSIX_FADV_DONTNEED))
+        #endif
+    }
+
+    /// This process's mapping of the file open as `fd` from its start (LMDB does not publish
+    /// the address of its map), found in /proc/self/maps by device and inode.
+    static func mapping(of fd: Int32) -> UnsafeMutableRawBufferPointer? {
+        #if os(Linux)
+        var st = stat()
+        guard fstat(fd, &st) == 0, let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
+        for line in maps.split(separator: "\n") {
+            // start-end perms offset major:minor inode path
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard fields.count >= 5, fields[2] == "00000000", UInt64(fields[4]) == UInt64(st.st_ino) else { continue }
+            let device = fields[3].split(separator: ":")
+            guard device.count == 2, let major = UInt32(device[0], radix: 16), let minor = UInt32(device[1], radix: 16),
+                  UInt64(major) == (st.st_dev >> 8 & 0xfff) | (st.st_dev >> 32 & ~0xfff),
+                  UInt64(minor) == (st.st_dev & 0xff) | (st.st_dev >> 12 & ~0xff) else { continue }
+            let bounds = fields[0].split(separator: "-")
+            guard bounds.count == 2, let from = UInt(bounds[0], radix: 16), let to = UInt(bounds[1], radix: 16), to > from,
+                  let base = UnsafeMutableRawPointer(bitPattern: from) else { continue }
+            return UnsafeMutableRawBufferPointer(start: base, count: Int(to - from))
+        }
+        #endif
+        return nil
+    }
+
     /// Flushes everything committed so far to disk (`mdb_env_sync(force)`).
     public func sync() throws(LMDBError) {
         try LMDBError.check(mdb_env_sync(env, 1), "mdb_env_sync")
