@@ -113,6 +113,13 @@ struct ReleaseCommandTests {
         #expect(try safeLoad(dir.path("site/latest.yml"))["stagingPercentage"] as? Int == 25)
         #expect(try safeLoad(dir.path("site/latest-mac.yml"))["stagingPercentage"] as? Int == 25)
         #expect(try safeLoad(dir.path("site/beta.yml"))["stagingPercentage"] == nil)
+        // Signed and staged: a signed fallback (1.0.0's channel file) for `serve --staged-rollout`.
+        #expect(staged.stdout.contains(#""fallbackVersion" : "1.0.0""#))
+        #expect(try safeLoad(dir.path("site/latest.yml.previous"))["version"] as? String == "1.0.0")
+        let fallback = try CommandRunner.run(["release", "verify", "site/latest.yml.previous", "--name", "latest.yml",
+                                              "--signature", "site/latest.yml.previous.sig", "--public-key", "k.key.pub"], currentDirectory: cwd)
+        #expect(fallback.status == 0, "\(fallback.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path("site/beta.yml.previous")), "beta is not staged")
 
         // Rollback: latest back to 1.0.0, accepted by the verifying client that saw 1.1.0.
         let promoted = try CommandRunner.run(["release", "promote", "--dir", "site", "--version", "1.0.0", "--channel", "latest", "--sign", "k.key"],
@@ -122,6 +129,8 @@ struct ReleaseCommandTests {
         let rolledBack = try safeLoad(dir.path("site/latest.yml"))
         #expect(rolledBack["version"] as? String == "1.0.0")
         #expect(rolledBack["stagingPercentage"] == nil)
+        #expect(!FileManager.default.fileExists(atPath: dir.path("site/latest.yml.previous")), "not staged any more")
+        #expect(!FileManager.default.fileExists(atPath: dir.path("site/latest.yml.previous.sig")))
         #expect(try CommandRunner.run(["release", "verify", "site/latest.yml", "--public-key", "k.key.pub", "--state", "seen.json"],
                                       currentDirectory: cwd).status == 0)
         let missing = try CommandRunner.run(["release", "promote", "--dir", "site", "--version", "9.0.0", "--channel", "latest"], currentDirectory: cwd)

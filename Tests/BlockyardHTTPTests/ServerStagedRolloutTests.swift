@@ -65,11 +65,66 @@ struct ServerStagedRolloutTests {
 
         try fixture.directory.write("latest.yml.sig", Array("c2lnbmF0dXJl\n".utf8))
         let staged = try await RunningServer.start(ServeConfiguration(root: fixture.root, stagedRollout: true))
-        #expect(staged.server.signedChannelFiles == ["latest.yml"])
+        #expect(staged.server.signedChannelFilesWithoutFallback == ["latest.yml"])
         let signed = try await fetch(staged.port, "GET", "/latest.yml", headers: ElectronUpdaterRequest.channelFile(stagingID: Self.outsider))
         #expect(signed.body == current)
+        let metrics = try await fetch(staged.port, "GET", "/metrics").text
+        #expect(metrics.contains(#"blockyard_staged_rollout_responses_total{decision="signed_no_fallback"} 1"#))
         let unsigned = try await fetch(staged.port, "GET", "/latest-mac.yml", headers: ElectronUpdaterRequest.channelFile(stagingID: Self.outsider))
         #expect(try ChannelDocument(bytes: unsigned.body).info.version == "1.0.0")
+    }
+
+    @Test("Signed and staged: outside the rollout, the publisher's signed fallback and its signature")
+    func signedFallback() async throws {
+        let key = MetadataSigningKey.generate()
+        let fixture = try ReleaseFixture(stagingPercentage: 50, signingKey: key)
+        // release create wrote a signed fallback beside every staged channel file: 1.0.0's.
+        for name in ["latest.yml", "latest-mac.yml", "latest-linux.yml", "beta.yml"] {
+            let fallback = try fixture.bytes(name + ".previous")
+            #expect(try ChannelDocument(bytes: fallback).info.version == "1.0.0")
+            #expect(try ChannelDocument(bytes: fallback).info.stagingPercentage == nil)
+            let signature = try String(decoding: fixture.bytes(name + ".previous.sig"), as: UTF8.self)
+            let raw = try #require(ChannelFileSignature.parse(signature))
+            #expect(key.publicKey.isValidSignature(raw, for: ChannelFileSignature.message(name: name, content: fallback)))
+        }
+        let server = try await RunningServer.start(ServeConfiguration(root: fixture.root, stagedRollout: true))
+        #expect(server.server.signedChannelFilesWithoutFallback.isEmpty)
+        let outside = ElectronUpdaterRequest.channelFile(stagingID: Self.outsider)
+        let inside = ElectronUpdaterRequest.channelFile(stagingID: Self.insider)
+        let outFile = try await fetch(server.port, "GET", "/latest-linux.yml?noCache=1", headers: outside)
+        let outSignature = try await fetch(server.port, "GET", "/latest-linux.yml.sig", headers: outside)
+        #expect(outFile.body == (try fixture.bytes("latest-linux.yml.previous")))
+        #expect(outSignature.body == (try fixture.bytes("latest-linux.yml.previous.sig")))
+        #expect(outFile.header("Vary") == "x-user-staging-id" && outSignature.header("Vary") == "x-user-staging-id")
+        #expect(outFile.header("Cache-Control") == "no-cache")
+        let inFile = try await fetch(server.port, "GET", "/latest-linux.yml", headers: inside)
+        let inSignature = try await fetch(server.port, "GET", "/latest-linux.yml.sig", headers: inside)
+        #expect(inFile.body == (try fixture.bytes("latest-linux.yml")))
+        #expect(inSignature.body == (try fixture.bytes("latest-linux.yml.sig")))
+        #expect(outFile.header("ETag") != inFile.header("ETag"))
+        let metrics = try await fetch(server.port, "GET", "/metrics").text
+        #expect(metrics.contains(#"blockyard_staged_rollout_responses_total{decision="out"} 1"#), "counted on the channel file only")
+
+        // Blockyard's client, verifying signatures: outside it sees 1.0.0, inside 1.1.0, both verified.
+        var options = UpdateOptions(feed: "http://127.0.0.1:\(server.port)/", installed: fixture.inputs.path("none"),
+                                    out: fixture.inputs.path("out"))
+        options.target = ReleaseTarget(os: .linux)
+        options.publicKey = key.publicKey
+        options.stagingID = Self.outsider
+        #expect(try await UpdateClient(options: options).checkChannel().info.version == "1.0.0")
+        options.stagingID = Self.insider
+        #expect(try await UpdateClient(options: options).checkChannel().info.version == "1.1.0")
+
+        // Full rollout: the fallback goes away, everyone gets the channel file.
+        _ = try ChannelEditor.stage(root: fixture.root, channel: "latest", percent: 100, signingKey: key)
+        #expect(!FileManager.default.fileExists(atPath: fixture.path("latest-linux.yml.previous")))
+        #expect(!FileManager.default.fileExists(atPath: fixture.path("latest-linux.yml.previous.sig")))
+        options.stagingID = Self.outsider
+        #expect(try await UpdateClient(options: options).checkChannel().info.version == "1.1.0")
+        // Staged again: written again.
+        let staged = try ChannelEditor.stage(root: fixture.root, channel: "latest", percent: 10, signingKey: key)
+        #expect(staged.channelFiles.allSatisfy { $0.fallbackVersion == "1.0.0" })
+        #expect(try await UpdateClient(options: options).checkChannel().info.version == "1.0.0")
     }
 
     @Test("A channel file without stagingPercentage is served to everyone")

@@ -329,7 +329,7 @@ final class ReleaseFixture: @unchecked Sendable {
     var root: String { directory.url.path }
     let versions = ["1.0.0", "1.1.0"]
 
-    init(stagingPercentage: Int? = nil, releaseNotes: String? = nil) throws {
+    init(stagingPercentage: Int? = nil, releaseNotes: String? = nil, signingKey: MetadataSigningKey? = nil) throws {
         directory = try TemporaryDirectory("serve-root")
         inputs = try TemporaryDirectory("serve-inputs")
         let base = VectorInputs.randomBytes(seed: 601, count: 3_000_000)
@@ -355,7 +355,7 @@ final class ReleaseFixture: @unchecked Sendable {
             let options = ReleaseCreateOptions(
                 version: version, artifacts: paths, outputDirectory: root, releaseName: "MyApp \(version)",
                 releaseNotes: releaseNotes.map(ReleaseNotes.text),
-                stagingPercentage: index == versions.count - 1 ? stagingPercentage : nil,
+                stagingPercentage: index == versions.count - 1 ? stagingPercentage : nil, signingKey: signingKey,
                 now: Date(timeIntervalSince1970: 1_767_225_600 + Double(index) * 86_400))
             _ = try ReleaseBuilder.create(options)
         }

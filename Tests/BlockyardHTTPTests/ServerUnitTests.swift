@@ -186,14 +186,14 @@ struct ServerStagingRuleTests {
             manifest("1.2.0", channel: "latest", names: ["A-1.2.0.exe", "A-1.2.0-mac.zip"]),
         ]
         let snapshot = ReleaseCatalog.Snapshot(manifests: Dictionary(uniqueKeysWithValues: manifests.map { ($0.version, $0) }), problems: [])
-        #expect(StagedRollout.previousRelease(channelFile: "latest.yml", currentVersion: "1.2.0", in: snapshot)?.manifest.version == "1.1.0")
+        #expect(StagedFallback.previousRelease(channelFile: "latest.yml", currentVersion: "1.2.0", newestFirst: snapshot.newestFirst)?.manifest.version == "1.1.0")
         // 1.1.0 has no mac artifact: the mac channel file falls back to 1.0.0.
-        #expect(StagedRollout.previousRelease(channelFile: "latest-mac.yml", currentVersion: "1.2.0", in: snapshot)?.manifest.version == "1.0.0")
+        #expect(StagedFallback.previousRelease(channelFile: "latest-mac.yml", currentVersion: "1.2.0", newestFirst: snapshot.newestFirst)?.manifest.version == "1.0.0")
         // A beta release is not offered on latest, but is the previous release on beta.
-        #expect(StagedRollout.previousRelease(channelFile: "beta.yml", currentVersion: "1.2.0", in: snapshot)?.manifest.version == "1.2.0-beta.1")
-        #expect(StagedRollout.previousRelease(channelFile: "latest.yml", currentVersion: "1.0.0", in: snapshot) == nil)
-        #expect(StagedRollout.previousRelease(channelFile: "latest-linux.yml", currentVersion: "1.2.0", in: snapshot) == nil)
-        let text = try #require(StagedRollout.channelFile(of: manifests[1], suffix: ""))
+        #expect(StagedFallback.previousRelease(channelFile: "beta.yml", currentVersion: "1.2.0", newestFirst: snapshot.newestFirst)?.manifest.version == "1.2.0-beta.1")
+        #expect(StagedFallback.previousRelease(channelFile: "latest.yml", currentVersion: "1.0.0", newestFirst: snapshot.newestFirst) == nil)
+        #expect(StagedFallback.previousRelease(channelFile: "latest-linux.yml", currentVersion: "1.2.0", newestFirst: snapshot.newestFirst) == nil)
+        let text = try #require(StagedFallback.channelFile(of: manifests[1], suffix: ""))
         let document = try ChannelDocument(text: text)
         #expect(document.info.version == "1.1.0")
         #expect(document.info.stagingPercentage == nil)

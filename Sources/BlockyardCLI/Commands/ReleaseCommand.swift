@@ -67,6 +67,9 @@ enum ReleaseConsole {
                 line += "  staging \(percent(change.previousStagingPercentage)) → \(percent(change.stagingPercentage))"
             }
             if change.signed { line += "  (signed)" }
+            if let fallback = change.fallbackVersion {
+                line += "  outside the rollout: \(fallback) (\(StagedFallback.fileName(forChannelFile: change.file)), signed)"
+            }
             Console.out(line)
         }
         for skip in skipped {

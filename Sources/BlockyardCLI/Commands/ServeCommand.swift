@@ -1,5 +1,6 @@
 import ArgumentParser
 import BlockyardHTTP
+import BlockyardRelease
 import Foundation
 
 /// `blockyard serve --root DIR [--store PATH] [--host H] [--port N]`.
@@ -100,8 +101,8 @@ struct ServeCommand: ParsableCommand {
         }
         for problem in server.problems { Console.warning(problem) }
         if stagedRollout {
-            for name in server.signedChannelFiles {
-                Console.warning("\(name) is signed: it is served as it is to every user (server-side staging would need the previous release's signature)")
+            for name in server.signedChannelFilesWithoutFallback {
+                Console.warning("\(name) is signed and has no signed \(StagedFallback.fileName(forChannelFile: name)): when it is staged it is served as it is to every user (`release create`/`promote`/`stage --sign` write that fallback for staged channel files)")
             }
         }
         let json = self.json

@@ -333,8 +333,10 @@ public struct UpdateClient: Sendable {
         var verifiedState: MetadataVerifierState?
         if let key = options.publicKey {
             let signatureURL = UpdateFeed.signatureURL(forChannelFile: channelURL)
+            // With the staging id too: a server that stages signed channel files answers a user
+            // outside the rollout with the fallback's signature (StagedFallback).
             let signature = try await session.fetch(signatureURL, what: "signature \(channelName)\(ReleaseLayout.signatureSuffix)",
-                                                    limit: 1 << 16, missingIsNil: true)
+                                                    limit: 1 << 16, extraHeaders: channelHeaders, missingIsNil: true)
             var state: MetadataVerifierState
             do {
                 state = try options.statePath.map(MetadataVerifierState.load(path:)) ?? MetadataVerifierState()

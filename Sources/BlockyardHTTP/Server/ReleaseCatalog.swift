@@ -26,14 +26,7 @@ final class ReleaseCatalog: @unchecked Sendable {
         init(manifests: [String: ReleaseManifest], problems: [String]) {
             self.manifests = manifests
             self.problems = problems
-            newestFirst = manifests.values.sorted { a, b in
-                switch (SemanticVersion(a.version), SemanticVersion(b.version)) {
-                case let (x?, y?): return x != y ? x > y : a.version > b.version
-                case (.some, nil): return true
-                case (nil, .some): return false
-                case (nil, nil): return a.version > b.version
-                }
-            }
+            newestFirst = StagedFallback.newestFirst(manifests.values)
         }
 
         /// The artifact `name` of `version`, if its manifest lists it.

@@ -52,11 +52,17 @@ public final class ReleaseServer: Sendable {
     /// Versions found under `releases/`, newest first.
     public var versions: [String] { core.catalog.snapshot().newestFirst.map(\.version) }
 
-    /// Channel files that are signed and therefore not staged server-side (their `.sig` would
-    /// not match another release's channel file).
-    public var signedChannelFiles: [String] {
+    /// Signed channel files without the signed fallback (``StagedFallback``) that server-side
+    /// staging needs: they are served as they are to every user (the server cannot sign another
+    /// release's channel file). The publisher writes the fallback when the channel file has a
+    /// `stagingPercentage`.
+    public var signedChannelFilesWithoutFallback: [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: core.root)) ?? []
-        return names.filter { ReleaseLayout.channel(ofChannelFile: $0) != nil && names.contains($0 + ReleaseLayout.signatureSuffix) }.sorted()
+        return names.filter { name in
+            guard ReleaseLayout.channel(ofChannelFile: name) != nil, names.contains(name + ReleaseLayout.signatureSuffix) else { return false }
+            let fallback = StagedFallback.fileName(forChannelFile: name)
+            return !(names.contains(fallback) && names.contains(fallback + ReleaseLayout.signatureSuffix))
+        }.sorted()
     }
 
     /// Number of stored files indexed by content (with a store).
@@ -202,10 +208,15 @@ final class ServerCore: Sendable {
             resource = await storeResource(pathClass)
         }
         guard var resource else { return errorResponse(.notFound, "not found", isHead: isHead) }
-        if configuration.stagedRollout, case .channel(let name) = pathClass, path.segments.last == name {
-            resource.vary = ServerCore.stagingIDHeader.rawName
-            if let id = request.headers[ServerCore.stagingIDHeader] {
-                resource = await staged(resource, channelFile: name, userID: id)
+        if configuration.stagedRollout, case .channel(let name) = pathClass {
+            // The channel file and its signature: a user outside the rollout must get a matching
+            // pair, so both are decided by the channel file's stagingPercentage.
+            let isSignature = path.segments.last == name + ReleaseLayout.signatureSuffix
+            if path.segments.last == name || isSignature {
+                resource.vary = ServerCore.stagingIDHeader.rawName
+                if let id = request.headers[ServerCore.stagingIDHeader] {
+                    resource = await staged(resource, channelFile: name, signature: isSignature, userID: id)
+                }
             }
         }
         return answer(resource, request: request, isHead: isHead)
@@ -318,30 +329,46 @@ final class ServerCore: Sendable {
     }
 
     /// Server-side staging: a user outside the channel file's `stagingPercentage` gets the
-    /// previous release's channel file (see ``StagedRollout``).
-    private func staged(_ resource: ServedResource, channelFile name: String, userID: String) async -> ServedResource {
-        guard let file = resource.source as? FileByteSource else { return resource }
-        let document = await channelDocument(file, size: resource.size)
-        guard let document, let percentage = document.info.stagingPercentage else { return resource }
-        if FileManager.default.fileExists(atPath: "\(root)/\(name)\(ReleaseLayout.signatureSuffix)") {
-            metrics.staging("signed")
-            return resource
+    /// previous release's channel file (see ``StagedRollout``). For a signed channel file that
+    /// is the fallback its publisher signed (`{name}.previous`, and `{name}.previous.sig` for
+    /// the signature request; ``StagedFallback``); without one, the current file.
+    private func staged(_ resource: ServedResource, channelFile name: String, signature: Bool, userID: String) async -> ServedResource {
+        let document: ChannelDocument?
+        if !signature, let file = resource.source as? FileByteSource {
+            document = await channelDocument(file, size: resource.size)
+        } else {
+            document = await channelDocument(name)
         }
+        guard let document, let percentage = document.info.stagingPercentage else { return resource }
+        // Counted once per update check: on the channel file, not on its signature.
+        let count: (String) -> Void = { decision in if !signature { self.metrics.staging(decision) } }
+        let signed = FileManager.default.fileExists(atPath: "\(root)/\(name)\(ReleaseLayout.signatureSuffix)")
         switch StagedRollout.isIncluded(userID: userID, percentage: percentage) {
         case nil:
-            metrics.staging("invalid_id")
+            count("invalid_id")
             return resource
         case true?:
-            metrics.staging("in")
+            count("in")
             return resource
-        case false?:
-            guard let previous = StagedRollout.previousRelease(channelFile: name, currentVersion: document.info.version,
-                                                               in: catalog.snapshot()),
-                  let text = StagedRollout.channelFile(of: previous.manifest, suffix: previous.suffix) else {
-                metrics.staging("out_no_previous")
+        case false? where signed:
+            let fallback = StagedFallback.fileName(forChannelFile: name) + (signature ? ReleaseLayout.signatureSuffix : "")
+            guard case .found(let file, let st) = open(fallback) else {
+                count("signed_no_fallback")
                 return resource
             }
-            metrics.staging("out")
+            count("out")
+            var replacement = await diskResource(file, st, pathClass: .channel(name: name), name: signature ? name + ReleaseLayout.signatureSuffix : name)
+            replacement.vary = resource.vary
+            return replacement
+        case false?:
+            guard !signature,
+                  let previous = StagedFallback.previousRelease(channelFile: name, currentVersion: document.info.version,
+                                                                newestFirst: catalog.snapshot().newestFirst),
+                  let text = StagedFallback.channelFile(of: previous.manifest, suffix: previous.suffix) else {
+                count("out_no_previous")
+                return resource
+            }
+            count("out")
             let bytes = Array(text.utf8)
             var replacement = resource
             replacement.source = MemoryByteSource(bytes: bytes)

@@ -21,29 +21,4 @@ public enum StagedRollout {
     public static func isIncluded(userID: String, percentage: Int) -> Bool? {
         bucket(userID: userID).map { StagingRule.isIncluded(position: $0, percentage: percentage) }
     }
-
-    /// The release a user outside the rollout gets for channel file `fileName` (channel `C`,
-    /// suffix `S`) that offers `currentVersion`: the newest release older than it that has
-    /// artifacts for `S` and was released to `C` (its channel fans out to `C`, as
-    /// `release create` writes channel files).
-    static func previousRelease(channelFile fileName: String, currentVersion: String,
-                                in snapshot: ReleaseCatalog.Snapshot) -> (manifest: ReleaseManifest, suffix: String)? {
-        guard let channel = ReleaseLayout.channel(ofChannelFile: fileName),
-              let current = SemanticVersion(currentVersion) else { return nil }
-        let suffix = String(fileName.dropLast(4).dropFirst(channel.count))
-        for manifest in snapshot.newestFirst {
-            guard let version = SemanticVersion(manifest.version), version < current else { continue }
-            guard ReleaseChannel.fanOut(manifest.channel).contains(channel),
-                  manifest.channelFileSuffixes.contains(suffix) else { continue }
-            return (manifest, suffix)
-        }
-        return nil
-    }
-
-    /// The channel file text of `manifest` for `suffix`, offered to everyone (no
-    /// `stagingPercentage`), dated when that release was last changed.
-    static func channelFile(of manifest: ReleaseManifest, suffix: String) -> String? {
-        manifest.updateInfo(suffix: suffix, releaseDate: manifest.updatedAt, stagingPercentage: nil)
-            .map(ChannelFileYAML.encode)
-    }
 }

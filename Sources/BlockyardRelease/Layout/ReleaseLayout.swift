@@ -4,6 +4,7 @@ import Foundation
 ///
 ///     latest.yml  latest-mac.yml  latest-linux.yml  beta.yml …    channel files (feed root)
 ///     latest.yml.sig …                                           signatures (with --sign)
+///     latest.yml.previous(.sig) …                                signed fallback of a staged channel file
 ///     releases/{version}/{artifact}                              artifacts, immutable
 ///     releases/{version}/{artifact}.blockmap                     gzip'd blockmaps, immutable
 ///     releases/{version}/SHA256SUMS                              `sha256sum -c` list

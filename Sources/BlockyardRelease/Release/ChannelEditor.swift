@@ -37,11 +37,12 @@ public enum ChannelEditor {
         for (suffix, name) in zip(manifest.channelFileSuffixes, names) {
             guard let info = manifest.updateInfo(suffix: suffix, releaseDate: issued, stagingPercentage: stagingPercentage) else { continue }
             try store.write(name, text: ChannelFileYAML.encode(info), key: signingKey)
+            let fallback = try store.updateStagedFallback(name, offering: info, key: signingKey)
             changes.append(ChannelFileChange(file: name, channel: channel, version: versionString,
                                              previousVersion: previous[name]?.info.version,
                                              stagingPercentage: stagingPercentage,
                                              previousStagingPercentage: previous[name]?.info.stagingPercentage,
-                                             signed: signingKey != nil))
+                                             signed: signingKey != nil, fallbackVersion: fallback))
         }
         var warnings: [String] = []
         for other in store.names(channel: channel) where !names.contains(other) {
@@ -75,10 +76,13 @@ public enum ChannelEditor {
         for (name, document) in documents {
             warnings += document.warnings.map { "\(name): \($0)" }
             try store.write(name, text: document.settingStagingPercentage(value), key: signingKey)
+            var staged = document.info
+            staged.stagingPercentage = value
+            let fallback = try store.updateStagedFallback(name, offering: staged, key: signingKey)
             changes.append(ChannelFileChange(file: name, channel: channel, version: document.info.version,
                                              previousVersion: document.info.version, stagingPercentage: value,
                                              previousStagingPercentage: document.info.stagingPercentage,
-                                             signed: signingKey != nil))
+                                             signed: signingKey != nil, fallbackVersion: fallback))
         }
         return ChannelEditResult(channel: channel, channelFiles: changes, warnings: warnings)
     }

@@ -12,6 +12,9 @@ public struct ChannelFileChange: Equatable, Sendable, Encodable {
     public var previousStagingPercentage: Int?
     /// Whether a `.sig` was written beside it.
     public var signed: Bool
+    /// The version users outside the rollout get from the signed fallback written beside it
+    /// (``StagedFallback``), if one was.
+    public var fallbackVersion: String?
 }
 
 /// A channel file a command chose not to touch, and why.
@@ -59,6 +62,41 @@ struct ChannelFileStore {
         for name in names where FileManager.default.fileExists(atPath: path(name + ReleaseLayout.signatureSuffix)) {
             throw ReleaseError(.usage, "\(name) is signed (\(name)\(ReleaseLayout.signatureSuffix)): pass --sign KEY to re-sign it, or delete the .sig file to stop signing this channel")
         }
+    }
+
+    /// Writes or removes the signed fallback of channel file `name` (``StagedFallback``), which
+    /// now offers `info`: written when it is signed (`key`) and staged below 100 % and an
+    /// earlier release of its channel exists; removed otherwise. Returns the version the
+    /// fallback offers, if one was written.
+    @discardableResult
+    func updateStagedFallback(_ name: String, offering info: UpdateInfo, key: MetadataSigningKey?) throws(ReleaseError) -> String? {
+        let fallback = StagedFallback.fileName(forChannelFile: name)
+        if let key, info.stagingPercentage != nil {
+            var manifests: [ReleaseManifest] = []
+            for version in ReleaseLayout.versions(root: root) {
+                if let manifest = try ReleaseManifest.load(root: root, version: version) { manifests.append(manifest) }
+            }
+            if let previous = StagedFallback.previousRelease(channelFile: name, currentVersion: info.version,
+                                                             newestFirst: StagedFallback.newestFirst(manifests)),
+               let text = StagedFallback.channelFile(of: previous.manifest, suffix: previous.suffix) {
+                let content = Array(text.utf8)
+                do {
+                    // Signed under the channel file's name: that is what a client asked for.
+                    let signature = ChannelFileSignature.sign(name: name, content: content, key: key)
+                    try AtomicFileWriter.write(Array(signature.utf8), to: path(fallback + ReleaseLayout.signatureSuffix))
+                    try AtomicFileWriter.write(content, to: path(fallback))
+                } catch {
+                    throw ReleaseError.output(error)
+                }
+                return previous.manifest.version
+            }
+        }
+        for stale in [fallback, fallback + ReleaseLayout.signatureSuffix] where FileManager.default.fileExists(atPath: path(stale)) {
+            guard unlink(path(stale)) == 0 || errno == ENOENT else {
+                throw ReleaseError(.io, "\(path(stale)): cannot remove the outdated staged-rollout fallback: \(String(cString: strerror(errno)))")
+            }
+        }
+        return nil
     }
 
     /// Writes `text` as channel file `name` and, with a key, its signature. Each file is

@@ -204,11 +204,12 @@ public enum ReleaseBuilder {
             let staging = options.stagingPercentage ?? (sameVersion ? plan.previous?.info.stagingPercentage : nil)
             guard let info = manifest.updateInfo(suffix: plan.suffix, releaseDate: issued, stagingPercentage: staging) else { continue }
             try store.write(plan.name, text: ChannelFileYAML.encode(info), key: options.signingKey)
+            let fallback = try store.updateStagedFallback(plan.name, offering: info, key: options.signingKey)
             changes.append(ChannelFileChange(file: plan.name, channel: plan.channel, version: versionString,
                                              previousVersion: plan.previous?.info.version,
                                              stagingPercentage: staging,
                                              previousStagingPercentage: plan.previous?.info.stagingPercentage,
-                                             signed: options.signingKey != nil))
+                                             signed: options.signingKey != nil, fallbackVersion: fallback))
         }
         return ReleaseCreateResult(version: versionString, channel: channel, artifacts: artifacts, unchanged: unchanged,
                                    channelFiles: changes, skippedChannelFiles: skipped, warnings: warnings)
