@@ -18,33 +18,37 @@ import Foundation
 ///
 /// Only a hint: errors are ignored (a real write error surfaces at `fsync`), and it does
 /// nothing outside Linux.
-struct WriteBehind {
-    let descriptor: Int32
+public struct WriteBehind {
+    public let descriptor: Int32
     /// Bytes kept cached behind the write position.
-    let window: Int
+    public let window: Int
     /// Writeback has been started up to here.
-    private(set) var started = 0
+    public private(set) var started = 0
     /// The cache has been dropped up to here.
-    private(set) var dropped = 0
+    public private(set) var dropped = 0
 
-    static let defaultWindow = 64 << 20
+    public static let defaultWindow = 64 << 20
 
-    init(descriptor: Int32, window: Int = WriteBehind.defaultWindow) {
+    /// The cache is dropped in steps of 2 MiB: the page cache may hold a file in folios of up
+    /// to 2 MiB (x86-64's PMD size), and a folio that straddles the end of a dropped range is
+    /// kept whole — with page-sized steps a 1 MiB folio survived at every step.
+    public static let granule = 2 << 20
+
+    public init(descriptor: Int32, window: Int = WriteBehind.defaultWindow) {
         self.descriptor = descriptor
         self.window = max(0, window)
     }
 
     /// The file's first `end` bytes are written; the cache of bytes below `releasable` is no
     /// longer needed.
-    mutating func written(upTo end: Int, releasableUpTo releasable: Int) {
+    public mutating func written(upTo end: Int, releasableUpTo releasable: Int) {
         #if os(Linux)
         guard let syncRange = Self.syncFileRange else { return }
         if end > started {
             _ = syncRange(descriptor, off_t(started), off_t(end - started), Self.write)
             started = end
         }
-        let page = 4096
-        let target = min(releasable, end - window) / page * page
+        let target = min(releasable, end - window) / Self.granule * Self.granule
         guard target > dropped else { return }
         _ = syncRange(descriptor, off_t(dropped), off_t(target - dropped), Self.waitBefore | Self.write | Self.waitAfter)
         _ = posix_fadvise(descriptor, off_t(dropped), off_t(target - dropped), Int32(POSIX_FADV_DONTNEED))

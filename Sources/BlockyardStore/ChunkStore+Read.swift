@@ -180,6 +180,13 @@ extension ChunkStore {
     /// place with their permission bits; symbolic links last. Existing files are replaced only
     /// with `overwrite`. Never writes outside `directory`, and never through a symbolic link.
     public func export(_ ref: VersionRef, to directory: String, overwrite: Bool = false) throws(StoreError) -> ExportReport {
+        try export(ref, to: directory, overwrite: overwrite, cacheWindow: WriteBehind.defaultWindow)
+    }
+
+    /// ``export(_:to:overwrite:)`` keeping at most `cacheWindow` bytes of each file it writes
+    /// in the page cache (``WriteBehind``: nothing reads the files back; each one's SHA-512 is
+    /// checked on the stream).
+    func export(_ ref: VersionRef, to directory: String, overwrite: Bool, cacheWindow: Int) throws(StoreError) -> ExportReport {
         let manifest = try manifest(ref)
         let root = (directory as NSString).standardizingPath
         if !overwrite {
@@ -197,7 +204,13 @@ extension ChunkStore {
             try Self.makeParents(of: member.path, under: root)
             let writer: AtomicFileWriter
             do { writer = try AtomicFileWriter(destination: destination, permissions: mode_t(member.mode & 0o7777)) } catch { throw StoreError.file(error) }
-            _ = try reconstruct(member, of: ref, to: writer.fileDescriptor, label: destination)
+            var behind = WriteBehind(descriptor: writer.fileDescriptor, window: cacheWindow)
+            var written = 0
+            _ = try reconstruct(member, of: ref) { pieces throws(StoreError) in
+                try Self.writeAll(pieces, to: behind.descriptor, label: destination)
+                written += pieces.reduce(0) { $0 + $1.count }
+                behind.written(upTo: written, releasableUpTo: written)
+            }
             fchmod(writer.fileDescriptor, mode_t(member.mode & 0o7777))
             do { try writer.commit() } catch { throw StoreError.file(error) }
             report.files += 1

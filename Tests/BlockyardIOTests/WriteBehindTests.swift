@@ -23,9 +23,9 @@ struct WriteBehindTests {
             // A verifier that trails by two blocks releases only what it has read.
             behind.written(upTo: written, releasableUpTo: max(0, written - 2 * block.count))
             #expect(behind.started == written)
-            #expect(behind.dropped == max(0, min(written - 2 * block.count, written - (1 << 20))) / 4096 * 4096)
+            #expect(behind.dropped == max(0, min(written - 2 * block.count, written - (1 << 20))) / WriteBehind.granule * WriteBehind.granule)
         }
-        #expect(behind.dropped == 7 << 20)
+        #expect(behind.dropped == 6 << 20)
         if PageCache.canDrop(in: dir.url.path) {
             let dropped = try #require(PageCache.residentPages(path, from: 0, to: behind.dropped))
             #expect(dropped.resident == 0, "\(dropped.resident) of \(dropped.total) dropped pages still cached")
@@ -47,7 +47,9 @@ struct WriteBehindTests {
         var behind = WriteBehind(descriptor: fd, window: 0)
         behind.written(upTo: bytes.count, releasableUpTo: 0)
         #expect(behind.started == bytes.count && behind.dropped == 0)
-        behind.written(upTo: bytes.count, releasableUpTo: 4097)
-        #expect(behind.dropped == 4096)
+        behind.written(upTo: bytes.count, releasableUpTo: WriteBehind.granule - 1)
+        #expect(behind.dropped == 0, "only whole 2 MiB steps")
+        behind.written(upTo: bytes.count, releasableUpTo: WriteBehind.granule + 1)
+        #expect(behind.dropped == WriteBehind.granule)
     }
 }

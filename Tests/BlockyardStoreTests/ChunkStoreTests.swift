@@ -333,13 +333,23 @@ struct ChunkStoreCacheTests {
         let data = dir.path("store/data.mdb")
         let fd = open(data, O_RDONLY)
         defer { close(fd) }
-        let map = try #require(LMDBEnvironment.mapping(of: fd))
-        #expect(map.count == store.env.info.mapSize)
+        let maps = LMDBEnvironment.mappings(of: fd)
+        #expect(maps.count == 1 && maps.first?.count == store.env.info.mapSize)
         if PageCache.canDrop(in: dir.url.path) {
             let cached = try #require(PageCache.residentPages(data))
             #expect(cached.resident * 4 < cached.total, "\(cached.resident) of \(cached.total) pages of data.mdb still cached")
         }
         #expect(try StoreFixtures.bytes(store, "big@1") == bytes)
         #expect(try store.verify().ok)
+
+        // Export writes behind itself too: a window of the file stays cached, the bytes are exact.
+        let out = dir.path("export")
+        let exported = try store.export(StoreFixtures.ref("big@1"), to: out, overwrite: false, cacheWindow: 1 << 20)
+        #expect(exported.files == 1 && exported.bytes == bytes.count)
+        if PageCache.canDrop(in: dir.url.path) {
+            let cached = try #require(PageCache.residentPages(out + "/big.bin"))
+            #expect(cached.resident * 4 < cached.total, "\(cached.resident) of \(cached.total) pages of the export still cached")
+        }
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: out + "/big.bin"))) == bytes)
     }
 }

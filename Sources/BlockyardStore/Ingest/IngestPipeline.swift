@@ -307,11 +307,17 @@ final class IngestPipeline: @unchecked Sendable {
         var batchBytes = 0
         var held: [Slot] = []
         let maxHeld = max(2, pool.maxSlots / 2)
-        var appended: Range<Int>?
+        var previousCommitEnd: Int?
+        var dropped = store.env.info.usedBytes / WriteBehind.granule * WriteBehind.granule
+        func dropUpTo(_ end: Int) {
+            let limit = end / WriteBehind.granule * WriteBehind.granule
+            guard limit > dropped else { return }
+            store.env.dropCachedPages(from: dropped, to: limit)
+            dropped = limit
+        }
         let chunks = store.chunks, refs = store.refs
         func commit(keepingLast: Bool) throws {
             if !batch.isEmpty {
-                let appendedFrom = store.env.info.usedBytes
                 try store.env.write { txn in
                     for (slot, items) in batch {
                         let base = UnsafeRawPointer(slot.buffer.baseAddress!)
@@ -330,9 +336,10 @@ final class IngestPipeline: @unchecked Sendable {
                 }
                 // The commit before this one synced its pages and this one has mapped the B-tree
                 // pages it still needs: drop the rest of that commit's cache, so the next batch
-                // reuses those pages (see LMDBEnvironment.dropCachedPages).
-                if let previous = appended { store.env.dropCachedPages(from: previous.lowerBound, to: previous.upperBound) }
-                appended = appendedFrom..<store.env.info.usedBytes
+                // reuses those pages (see LMDBEnvironment.dropCachedPages). In whole 2 MiB
+                // steps, as WriteBehind does: a larger folio straddling the end would be kept.
+                if let end = previousCommitEnd { dropUpTo(end) }
+                previousCommitEnd = store.env.info.usedBytes
                 batches += 1
                 batch.removeAll()
                 batchBytes = 0
@@ -356,7 +363,7 @@ final class IngestPipeline: @unchecked Sendable {
             if held.count >= maxHeld { try commit(keepingLast: false) }
         }
         if failure.error == nil { try commit(keepingLast: false) }
-        if let last = appended { store.env.dropCachedPages(from: last.lowerBound, to: last.upperBound) }
+        if let end = previousCommitEnd { dropUpTo(end) }
     }
 }
 

@@ -222,7 +222,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
         guard mdb_env_get_fd(env, &fd) == 0, fd >= 0 else { return }
         gate.shared()
         defer { gate.unlock() }
-        if let map = Self.mapping(of: fd), end <= map.count {
+        for map in Self.mappings(of: fd) where end <= map.count {
             // No read-around on this map from now on: a B-tree page read after its range was
             // dropped would otherwise read up to read_ahead_kb of chunk pages back in.
             _ = madvise(map.baseAddress, map.count, MADV_RANDOM)
@@ -232,12 +232,14 @@ public final class LMDBEnvironment: @unchecked Sendable {
         #endif
     }
 
-    /// This process's mapping of the file open as `fd` from its start (LMDB does not publish
-    /// the address of its map), found in /proc/self/maps by device and inode.
-    static func mapping(of fd: Int32) -> UnsafeMutableRawBufferPointer? {
+    /// This process's mappings of the file open as `fd` from its start — LMDB does not publish
+    /// the address of its map, and a process may hold the store open twice — found in
+    /// /proc/self/maps by device and inode.
+    static func mappings(of fd: Int32) -> [UnsafeMutableRawBufferPointer] {
+        var found: [UnsafeMutableRawBufferPointer] = []
         #if os(Linux)
         var st = stat()
-        guard fstat(fd, &st) == 0, let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
+        guard fstat(fd, &st) == 0, let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return [] }
         for line in maps.split(separator: "\n") {
             // start-end perms offset major:minor inode path
             let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
@@ -249,10 +251,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
             let bounds = fields[0].split(separator: "-")
             guard bounds.count == 2, let from = UInt(bounds[0], radix: 16), let to = UInt(bounds[1], radix: 16), to > from,
                   let base = UnsafeMutableRawPointer(bitPattern: from) else { continue }
-            return UnsafeMutableRawBufferPointer(start: base, count: Int(to - from))
+            found.append(UnsafeMutableRawBufferPointer(start: base, count: Int(to - from)))
         }
         #endif
-        return nil
+        return found
     }
 
     /// Flushes everything committed so far to disk (`mdb_env_sync(force)`).
