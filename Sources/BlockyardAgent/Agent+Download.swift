@@ -74,12 +74,18 @@ extension Agent {
         var reused = 0
         var requests = 0
         var method: [String] = []
+        // Files whose SHA-512 was already checked on disk in this run (the update client reads
+        // back what it wrote before renaming it; complete leftovers are hashed below).
+        var verified: Set<String> = []
+        // Files taken from the installed bundle, by name: the installed path they came from.
+        var takenFromInstalled: [String: String] = [:]
         for file in available.files {
             let out = directory + "/" + file.name
             reporter.startFile(file.name)
             // Already complete (an earlier, interrupted run of this download).
             if FileOperations.isRegularFile(out), let digests = try? Self.hash(out),
                digests.sha512.base64 == file.sha512, digests.size == file.size {
+                verified.insert(file.name)
                 reporter.finishFile(size: file.size)
                 continue
             }
@@ -89,6 +95,7 @@ extension Agent {
                let same = installed.files.first(where: { $0.sha512 == file.sha512 && $0.size == file.size }),
                FileOperations.isRegularFile(config.installPath + "/" + same.name) {
                 try FileOperations.linkOrCopy(from: config.installPath + "/" + same.name, to: out)
+                takenFromInstalled[file.name] = config.installPath + "/" + same.name
                 reused += file.size
                 method.append("\(file.name): unchanged")
                 reporter.finishFile(size: file.size)
@@ -114,14 +121,19 @@ extension Agent {
             reused += report.reusedBytes
             requests += report.requests
             method.append("\(file.name): \(report.method)")
+            if report.sha512 == file.sha512 && report.size == file.size { verified.insert(file.name) }
             reporter.finishFile(size: file.size)
         }
-        // Verify the whole set on disk before recording it.
-        for file in available.files {
+        // Verify the rest of the set on disk before recording it: files taken from the
+        // installed bundle (which may have been changed since it was installed).
+        for file in available.files where !verified.contains(file.name) {
             let path = directory + "/" + file.name
             let digests = try Self.hash(path)
             guard digests.sha512.base64 == file.sha512, digests.size == file.size else {
                 FileOperations.remove(path)
+                if let installed = takenFromInstalled[file.name] {
+                    throw AgentError(.checkFailed, "\(installed): changed since it was installed (its SHA-512 is not the one recorded for it); restore it, or remove it so that it is downloaded, then download again")
+                }
                 throw AgentError(.checkFailed, "\(path): SHA-512 or size does not match the channel file after download")
             }
         }

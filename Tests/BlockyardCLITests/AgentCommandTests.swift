@@ -294,6 +294,31 @@ struct AgentCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: bundle).sorted() == ["config.json", "model.safetensors", "tokenizer.json"])
     }
 
+    /// A file the agent takes from the installed bundle as unchanged is still checked: one
+    /// edited locally since it was installed fails the download, and nothing is recorded.
+    @Test func bundleFileChangedSinceInstallIsCaught() throws {
+        let feed = try AgentFeed("agent-bundle-tampered")
+        let weights = AgentVersions.base(600_000)
+        let weights2 = AgentVersions.edit(weights, at: 300_000, count: 20_000, seed: 9)
+        let tokenizer = VectorInputs.randomBytes(seed: 10, count: 100_000)
+        try feed.publish("1.0.0", [("model.safetensors", weights), ("tokenizer.json", tokenizer)])
+        try feed.publish("1.1.0", [("model.safetensors", weights2), ("tokenizer.json", tokenizer)])
+        try feed.serve()
+        _ = try feed.write("models/llm/model.safetensors", weights)
+        _ = try feed.write("models/llm/tokenizer.json", tokenizer)
+        let state = feed.dir.path("state")
+        _ = try feed.agentJSON("init", state, ["--feed", feed.feedURL, "--install-path", feed.dir.path("models/llm"),
+                                               "--kind", "bundle", "--installed-version", "1.0.0"])
+        // Edited after the agent recorded it (same size, one byte).
+        var tampered = tokenizer
+        tampered[5000] ^= 0xff
+        _ = try feed.write("models/llm/tokenizer.json", tampered)
+        let download = try feed.agent("download", state)
+        #expect(download.status == 1, "exit \(download.status): \(download.stderr)")
+        #expect(download.stderr.contains("models/llm/tokenizer.json: changed since it was installed"), "\(download.stderr)")
+        #expect(try feed.status(state)["downloaded"] == nil || (try feed.status(state)["downloaded"] is NSNull))
+    }
+
     @Test func badConfigurationUnreachableFeedAndFullDisk() throws {
         let feed = try AgentFeed("agent-errors")
         let v1 = AgentVersions.base(400_000)
