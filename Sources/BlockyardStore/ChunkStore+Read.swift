@@ -141,11 +141,27 @@ extension ChunkStore {
     }
 
     /// Writes `member` to the file descriptor `fd` (standard output, a file being written)
-    /// with `writev`, verified as it streams.
+    /// with `writev`, verified as it streams. When `fd` is a regular file it writes behind
+    /// itself (``WriteBehind``): nothing here reads the bytes back.
     public func reconstruct(_ member: ManifestMember, of ref: VersionRef, to fd: Int32,
                             label: String = "standard output") throws(StoreError) -> ReconstructReport {
-        try reconstruct(member, of: ref) { pieces throws(StoreError) in
+        try reconstruct(member, of: ref, to: fd, label: label, cacheWindow: WriteBehind.defaultWindow)
+    }
+
+    func reconstruct(_ member: ManifestMember, of ref: VersionRef, to fd: Int32, label: String,
+                     cacheWindow: Int) throws(StoreError) -> ReconstructReport {
+        // Where the bytes land in a regular file (appends land at its end); -1: not a file.
+        var st = stat()
+        var position = -1
+        if fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG {
+            position = fcntl(fd, F_GETFL) & O_APPEND != 0 ? Int(st.st_size) : max(0, Int(lseek(fd, 0, SEEK_CUR)))
+        }
+        var behind = WriteBehind(descriptor: fd, window: cacheWindow)
+        return try reconstruct(member, of: ref) { pieces throws(StoreError) in
             try Self.writeAll(pieces, to: fd, label: label)
+            guard position >= 0 else { return }
+            position += pieces.reduce(0) { $0 + $1.count }
+            behind.written(upTo: position, releasableUpTo: position)
         }
     }
 
@@ -204,13 +220,7 @@ extension ChunkStore {
             try Self.makeParents(of: member.path, under: root)
             let writer: AtomicFileWriter
             do { writer = try AtomicFileWriter(destination: destination, permissions: mode_t(member.mode & 0o7777)) } catch { throw StoreError.file(error) }
-            var behind = WriteBehind(descriptor: writer.fileDescriptor, window: cacheWindow)
-            var written = 0
-            _ = try reconstruct(member, of: ref) { pieces throws(StoreError) in
-                try Self.writeAll(pieces, to: behind.descriptor, label: destination)
-                written += pieces.reduce(0) { $0 + $1.count }
-                behind.written(upTo: written, releasableUpTo: written)
-            }
+            _ = try reconstruct(member, of: ref, to: writer.fileDescriptor, label: destination, cacheWindow: cacheWindow)
             fchmod(writer.fileDescriptor, mode_t(member.mode & 0o7777))
             do { try writer.commit() } catch { throw StoreError.file(error) }
             report.files += 1

@@ -351,5 +351,19 @@ struct ChunkStoreCacheTests {
             #expect(cached.resident * 4 < cached.total, "\(cached.resident) of \(cached.total) pages of the export still cached")
         }
         #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: out + "/big.bin"))) == bytes)
+
+        // So does `store cat` into a regular file (appended after existing bytes here).
+        let catPath = try dir.write("cat.bin", Array("head".utf8))
+        let catFD = open(catPath, O_WRONLY | O_APPEND)
+        defer { close(catFD) }
+        let manifest = try store.manifest(StoreFixtures.ref("big@1"))
+        _ = try store.reconstruct(try store.member(of: manifest, path: nil), of: StoreFixtures.ref("big@1"), to: catFD,
+                                  label: catPath, cacheWindow: 1 << 20)
+        #expect(fsync(catFD) == 0)
+        if PageCache.canDrop(in: dir.url.path) {
+            let cached = try #require(PageCache.residentPages(catPath))
+            #expect(cached.resident * 4 < cached.total, "\(cached.resident) of \(cached.total) pages of the cat output still cached")
+        }
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: catPath))) == Array("head".utf8) + bytes)
     }
 }
