@@ -65,7 +65,7 @@ struct ServerStagedRolloutTests {
 
         try fixture.directory.write("latest.yml.sig", Array("c2lnbmF0dXJl\n".utf8))
         let staged = try await RunningServer.start(ServeConfiguration(root: fixture.root, stagedRollout: true))
-        #expect(staged.server.signedChannelFilesWithoutFallback == ["latest.yml"])
+        #expect(staged.server.stagedSignedChannelFilesWithoutFallback == ["latest.yml"])
         let signed = try await fetch(staged.port, "GET", "/latest.yml", headers: ElectronUpdaterRequest.channelFile(stagingID: Self.outsider))
         #expect(signed.body == current)
         let metrics = try await fetch(staged.port, "GET", "/metrics").text
@@ -88,7 +88,7 @@ struct ServerStagedRolloutTests {
             #expect(key.publicKey.isValidSignature(raw, for: ChannelFileSignature.message(name: name, content: fallback)))
         }
         let server = try await RunningServer.start(ServeConfiguration(root: fixture.root, stagedRollout: true))
-        #expect(server.server.signedChannelFilesWithoutFallback.isEmpty)
+        #expect(server.server.stagedSignedChannelFilesWithoutFallback.isEmpty)
         let outside = ElectronUpdaterRequest.channelFile(stagingID: Self.outsider)
         let inside = ElectronUpdaterRequest.channelFile(stagingID: Self.insider)
         let outFile = try await fetch(server.port, "GET", "/latest-linux.yml?noCache=1", headers: outside)
@@ -130,7 +130,10 @@ struct ServerStagedRolloutTests {
     @Test("A channel file without stagingPercentage is served to everyone")
     func noPercentage() async throws {
         let fixture = try ReleaseFixture()
+        // Signed but not staged: nothing to warn about.
+        try fixture.directory.write("latest.yml.sig", Array("c2lnbmF0dXJl\n".utf8))
         let server = try await RunningServer.start(ServeConfiguration(root: fixture.root, stagedRollout: true))
+        #expect(server.server.stagedSignedChannelFilesWithoutFallback.isEmpty)
         let response = try await fetch(server.port, "GET", "/latest.yml", headers: ElectronUpdaterRequest.channelFile(stagingID: Self.outsider))
         #expect(response.body == (try fixture.bytes("latest.yml")))
     }

@@ -101,8 +101,8 @@ struct ServeCommand: ParsableCommand {
         }
         for problem in server.problems { Console.warning(problem) }
         if stagedRollout {
-            for name in server.signedChannelFilesWithoutFallback {
-                Console.warning("\(name) is signed and has no signed \(StagedFallback.fileName(forChannelFile: name)): when it is staged it is served as it is to every user (`release create`/`promote`/`stage --sign` write that fallback for staged channel files)")
+            for name in server.stagedSignedChannelFilesWithoutFallback {
+                Console.warning("\(name) is signed and staged but has no signed \(StagedFallback.fileName(forChannelFile: name)): it is served as it is to every user (`release create`/`promote`/`stage --sign` write that fallback)")
             }
         }
         let json = self.json

@@ -52,16 +52,18 @@ public final class ReleaseServer: Sendable {
     /// Versions found under `releases/`, newest first.
     public var versions: [String] { core.catalog.snapshot().newestFirst.map(\.version) }
 
-    /// Signed channel files without the signed fallback (``StagedFallback``) that server-side
-    /// staging needs: they are served as they are to every user (the server cannot sign another
-    /// release's channel file). The publisher writes the fallback when the channel file has a
-    /// `stagingPercentage`.
-    public var signedChannelFilesWithoutFallback: [String] {
+    /// Signed channel files with a `stagingPercentage` but without the signed fallback
+    /// (``StagedFallback``) that server-side staging needs: they are served as they are to
+    /// every user (the server cannot sign another release's channel file). The publisher
+    /// writes the fallback when it signs a staged channel file.
+    public var stagedSignedChannelFilesWithoutFallback: [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: core.root)) ?? []
         return names.filter { name in
             guard ReleaseLayout.channel(ofChannelFile: name) != nil, names.contains(name + ReleaseLayout.signatureSuffix) else { return false }
             let fallback = StagedFallback.fileName(forChannelFile: name)
-            return !(names.contains(fallback) && names.contains(fallback + ReleaseLayout.signatureSuffix))
+            guard !(names.contains(fallback) && names.contains(fallback + ReleaseLayout.signatureSuffix)) else { return false }
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: core.root + "/" + name))).map { [UInt8]($0) }
+            return bytes.flatMap { try? ChannelDocument(bytes: $0) }?.info.stagingPercentage != nil
         }.sorted()
     }
 

@@ -242,8 +242,8 @@ final class DiskSHA512: @unchecked Sendable {
     private var finished = false
     private var cancelled = false
     private var failure: FileApplyError?
+    /// Bytes read back and hashed (written by the thread under `condition`).
     private var hashed = 0
-    private var hashedSoFar = 0
     private let sha = SHA2Hasher(.sha512)
     private let done = DispatchSemaphore(value: 0)
 
@@ -273,7 +273,7 @@ final class DiskSHA512: @unchecked Sendable {
     var position: Int {
         condition.lock()
         defer { condition.unlock() }
-        return hashedSoFar
+        return hashed
     }
 
     /// No more bytes will come: waits for the hash of everything published.
@@ -319,9 +319,8 @@ final class DiskSHA512: @unchecked Sendable {
             sha.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             position += n
             condition.lock()
-            hashedSoFar = position
+            hashed = position
             condition.unlock()
         }
-        hashed = position
     }
 }

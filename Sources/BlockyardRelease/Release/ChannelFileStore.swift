@@ -26,9 +26,24 @@ public struct ChannelFileSkip: Equatable, Sendable, Encodable {
 }
 
 /// The channel files at the root of a release directory: reading them, and writing them (with
-/// their signatures) atomically.
-struct ChannelFileStore {
+/// their signatures and staged-rollout fallbacks) atomically. One per command.
+final class ChannelFileStore {
     let root: String
+    /// The release manifests under `releases/`, newest first, read once when a fallback needs them.
+    private var releases: [ReleaseManifest]?
+
+    init(root: String) { self.root = root }
+
+    private func releasesNewestFirst() throws(ReleaseError) -> [ReleaseManifest] {
+        if let releases { return releases }
+        var manifests: [ReleaseManifest] = []
+        for version in ReleaseLayout.versions(root: root) {
+            if let manifest = try ReleaseManifest.load(root: root, version: version) { manifests.append(manifest) }
+        }
+        let sorted = StagedFallback.newestFirst(manifests)
+        releases = sorted
+        return sorted
+    }
 
     func path(_ name: String) -> String { (root as NSString).appendingPathComponent(name) }
 
@@ -72,12 +87,8 @@ struct ChannelFileStore {
     func updateStagedFallback(_ name: String, offering info: UpdateInfo, key: MetadataSigningKey?) throws(ReleaseError) -> String? {
         let fallback = StagedFallback.fileName(forChannelFile: name)
         if let key, info.stagingPercentage != nil {
-            var manifests: [ReleaseManifest] = []
-            for version in ReleaseLayout.versions(root: root) {
-                if let manifest = try ReleaseManifest.load(root: root, version: version) { manifests.append(manifest) }
-            }
             if let previous = StagedFallback.previousRelease(channelFile: name, currentVersion: info.version,
-                                                             newestFirst: StagedFallback.newestFirst(manifests)),
+                                                             newestFirst: try releasesNewestFirst()),
                let text = StagedFallback.channelFile(of: previous.manifest, suffix: previous.suffix) {
                 let content = Array(text.utf8)
                 do {

@@ -216,9 +216,10 @@ final class IngestPipeline: @unchecked Sendable {
                     sha512?.update(bytes)
                     sha256?.update(bytes)
                 case .end(var end):
-                    if end.sha512 == nil || end.sha256 == nil {
-                        end.sha512 = end.sha512 ?? (sha512 ?? SHA2Hasher(.sha512)).finalize()
-                        end.sha256 = end.sha256 ?? (sha256 ?? SHA2Hasher(.sha256)).finalize()
+                    // Links and symlinks come with both digests (of nothing); files with neither.
+                    if end.sha512 == nil {
+                        end.sha512 = (sha512 ?? SHA2Hasher(.sha512)).finalize()
+                        end.sha256 = (sha256 ?? SHA2Hasher(.sha256)).finalize()
                         slot.events[i] = .end(end)
                     }
                     sha512 = nil
