@@ -1,4 +1,5 @@
 import BlockyardCore
+import BlockyardTestSupport
 import Testing
 
 /// The range optimiser against exhaustive search on small inputs.

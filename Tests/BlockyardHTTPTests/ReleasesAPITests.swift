@@ -160,6 +160,27 @@ struct ReleasesAPITests {
         #expect(release.assets.first { $0.name == "MyApp-1.1.0-mac.zip" }?.download_count == 0)
     }
 
+    /// Unchanged releases give the same bytes on every request, so the ETag holds and a
+    /// revalidation gets 304 (issue #20, item 14: the key order changed per request).
+    @Test("Stable bytes, stable ETag, 304 on If-None-Match")
+    func stableBytesAndETag() async throws {
+        let fixture = try ReleaseFixture()
+        let server = try await RunningServer.start(ServeConfiguration(root: fixture.root))
+        for path in ["/api/releases/latest", "/api/releases", "/api/releases/tags/v1.0.0"] {
+            let first = try await fetch(server.port, "GET", path)
+            #expect(first.status == 200)
+            let etag = try #require(first.header("ETag"))
+            for _ in 0..<20 {
+                let again = try await fetch(server.port, "GET", path)
+                #expect(again.body == first.body, "\(path): the bytes changed between requests")
+                #expect(again.header("ETag") == etag)
+            }
+            let revalidated = try await fetch(server.port, "GET", path, headers: [("If-None-Match", etag)])
+            #expect(revalidated.status == 304, "\(path)")
+            #expect(revalidated.body.isEmpty)
+        }
+    }
+
     @Test func routes() {
         #expect(ReleasesAPI.route([], query: nil) == .list(page: 1, perPage: 30))
         #expect(ReleasesAPI.route([], query: "per_page=500&page=0") == .list(page: 1, perPage: 100))

@@ -46,15 +46,24 @@ struct ServerConformanceTests {
         #expect(ours.header("Content-Range") == nginx.header("Content-Range"), "\(what): Content-Range", sourceLocation: sourceLocation)
         #expect(ours.header("Content-Encoding") == nil, "\(what): Content-Encoding", sourceLocation: sourceLocation)
         guard (200..<300).contains(nginx.status) else { return }
-        #expect(ours.header("Content-Length") == nginx.header("Content-Length"), "\(what): Content-Length", sourceLocation: sourceLocation)
         var body = ours.body
         var contentType = ours.header("Content-Type")
         if let mine = boundary(ours), let theirs = boundary(nginx) {
             #expect(mine.utf8.count == theirs.utf8.count, "\(what): boundary length", sourceLocation: sourceLocation)
+            // The only intended difference: part headers padded with one extra field where
+            // their end would straddle a 1 KiB multiple of the connection's stream
+            // (docs/HTTP-SERVER.md, "Multipart bodies and electron-updater's reader").
+            let padding = Array(("\r\n" + MultipartByterangesEncoder.paddingField.replacingOccurrences(of: "\r\n", with: "") + "\r\n\r\n").utf8)
+            body = replace(padding, with: [13, 10, 13, 10], in: body)
+            let padded = (ours.body.count - body.count) / (padding.count - 4)
+            #expect(Int(ours.header("Content-Length") ?? "") == body.count + padded * (padding.count - 4), "\(what): Content-Length",
+                    sourceLocation: sourceLocation)
+            #expect(body.count == nginx.body.count, "\(what): Content-Length without the padding", sourceLocation: sourceLocation)
             body = replace(Array(mine.utf8), with: Array(theirs.utf8), in: body)
             contentType = contentType?.replacingOccurrences(of: mine, with: theirs)
             #expect(contentType == nginx.header("Content-Type"), "\(what): Content-Type", sourceLocation: sourceLocation)
         } else {
+            #expect(ours.header("Content-Length") == nginx.header("Content-Length"), "\(what): Content-Length", sourceLocation: sourceLocation)
             #expect(essence(contentType) == essence(nginx.header("Content-Type")), "\(what): Content-Type", sourceLocation: sourceLocation)
         }
         // Compared outside #expect, so a failure names the first difference instead of

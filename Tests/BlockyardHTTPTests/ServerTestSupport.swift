@@ -36,11 +36,20 @@ final class RawConnection: @unchecked Sendable {
     private let fd: Int32
     private var buffer: [UInt8] = []
     private let queue = DispatchQueue(label: "raw-http")
+    /// Every byte received on the connection, in order (when made with `recording`).
+    private(set) var transcript: [UInt8]?
 
-    init(port: Int, timeoutSeconds: Int = 20) throws {
+    /// - Parameters:
+    ///   - recording: keep every received byte in ``transcript``.
+    ///   - receiveBuffer: a socket receive buffer size (`SO_RCVBUF`), to play a slow client.
+    init(port: Int, timeoutSeconds: Int = 20, recording: Bool = false, receiveBuffer: Int? = nil) throws {
         self.port = port
+        if recording { transcript = [] }
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawHTTPError(description: "socket() failed") }
+        if var size = receiveBuffer.map(Int32.init) {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -120,6 +129,7 @@ final class RawConnection: @unchecked Sendable {
             if n < 0 { throw RawHTTPError(description: "recv failed (errno \(errno))") }
             if n == 0 { return false }
             buffer.append(contentsOf: chunk[0..<n])
+            transcript?.append(contentsOf: chunk[0..<n])
             return true
         }
     }

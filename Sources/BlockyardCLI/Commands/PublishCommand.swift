@@ -100,6 +100,7 @@ struct PublishCommand: ParsableCommand {
         }
         bar.finish()
         ReleaseConsole.warnings(report.warnings)
+        ReleaseConsole.rangeHeaderHint(RangeHeaderCheck.findings(root: directory))
         if json {
             Console.out(Console.json(report))
             return

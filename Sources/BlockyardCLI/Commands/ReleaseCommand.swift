@@ -51,6 +51,12 @@ enum ReleaseConsole {
         for warning in list { Console.warning(warning) }
     }
 
+    /// The one-line hint of ``RangeHeaderCheck`` on stderr, when a release's differential
+    /// downloads need longer Range headers than a default nginx accepts.
+    static func rangeHeaderHint(_ findings: [RangeHeaderCheck.Finding]) {
+        if let hint = RangeHeaderCheck.hint(findings) { Console.note(hint) }
+    }
+
     /// One line per channel file: `latest.yml  1.1.0 → 1.2.0  (signed)`.
     static func printChanges(_ changes: [ChannelFileChange], skipped: [ChannelFileSkip] = []) {
         let width = max(4, (changes.map(\.file) + skipped.map(\.file)).map(\.count).max() ?? 0)

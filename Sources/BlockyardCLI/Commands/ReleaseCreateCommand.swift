@@ -107,6 +107,7 @@ struct ReleaseCreateCommand: ParsableCommand {
         let result = try ReleaseConsole.run { () throws(ReleaseError) in try ReleaseBuilder.create(options, progress: bar.advance(by:)) }
         bar.finish()
         ReleaseConsole.warnings(result.warnings)
+        ReleaseConsole.rangeHeaderHint(RangeHeaderCheck.findings(root: outputDirectory, version: result.version))
         if json {
             Console.out(Console.json(result))
             return

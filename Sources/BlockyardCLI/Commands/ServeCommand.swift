@@ -1,5 +1,6 @@
 import ArgumentParser
 import BlockyardHTTP
+import BlockyardIO
 import BlockyardRelease
 import Foundation
 
@@ -31,6 +32,13 @@ struct ServeCommand: ParsableCommand {
             /api/releases/tags/TAG answer like GitHub's releases API. GET /metrics
             gives Prometheus metrics. Stop with Ctrl-C (SIGINT) or SIGTERM. See
             docs/HTTP-SERVER.md.
+
+            SLOW AND MANY CLIENTS
+              A body is read from disk only as fast as its client takes it (a
+              slow client holds one 64 KiB block). --idle-timeout closes
+              connections that send no complete request head in time (also
+              trickling ones), --send-timeout those whose client stopped reading,
+              and beyond --max-connections new connections get 503 and are closed.
 
             EXAMPLES
               blockyard serve --root site
@@ -66,12 +74,24 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Most ranges in one request.")
     var maxRanges = 2000
 
+    @Option(help: ArgumentHelp("Close a connection idle (or still sending its request head) this long.", valueName: "SECONDS"))
+    var idleTimeout = 75
+
+    @Option(help: ArgumentHelp("Close a connection whose client stopped reading for this long.", valueName: "SECONDS"))
+    var sendTimeout = 60
+
+    @Option(help: "Most connections open at once (more get 503).")
+    var maxConnections = 4096
+
     @Flag(help: "Print the listening address as one line of JSON.")
     var json = false
 
     func validate() throws {
         guard maxHeaderKib >= 16 && maxHeaderKib <= 1024 else { throw ValidationError("--max-header-kib must be between 16 and 1024") }
         guard maxRanges >= 1 && maxRanges <= 100_000 else { throw ValidationError("--max-ranges must be between 1 and 100000") }
+        guard idleTimeout >= 1 && idleTimeout <= 86_400 else { throw ValidationError("--idle-timeout must be between 1 and 86400 seconds") }
+        guard sendTimeout >= 1 && sendTimeout <= 86_400 else { throw ValidationError("--send-timeout must be between 1 and 86400 seconds") }
+        guard maxConnections >= 1 && maxConnections <= 1_000_000 else { throw ValidationError("--max-connections must be between 1 and 1000000") }
         if let baseURL, !(baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://")) {
             throw ValidationError("--base-url must start with http:// or https://")
         }
@@ -90,8 +110,15 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         var configuration = ServeConfiguration(root: root, storePath: store, host: host, port: port,
                                                stagedRollout: stagedRollout, productName: productName,
-                                               publicBaseURL: baseURL, maxHeaderBytes: maxHeaderKib * 1024)
+                                               publicBaseURL: baseURL, maxHeaderBytes: maxHeaderKib * 1024,
+                                               idleTimeoutSeconds: idleTimeout, sendTimeoutSeconds: sendTimeout,
+                                               maxConnections: maxConnections)
         configuration.rangeLimits.maxRanges = maxRanges
+        // Every connection is a descriptor: make room for the limit (and files being served).
+        let descriptors = DescriptorLimit.raise(toAtLeast: maxConnections * 2 + 64)
+        if descriptors < maxConnections + 64 {
+            Console.warning("only \(descriptors) file descriptors are allowed (ulimit -n): fewer than --max-connections \(maxConnections) connections can be served at once")
+        }
         let server: ReleaseServer
         do {
             server = try ReleaseServer(configuration: configuration)

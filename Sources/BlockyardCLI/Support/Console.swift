@@ -15,6 +15,11 @@ enum Console {
         write(2, "blockyard: warning: \(message)\n")
     }
 
+    /// Advice on stderr (the message starts with its own `hint:`).
+    static func note(_ message: String) {
+        write(2, "blockyard: \(message)\n")
+    }
+
     static func write(_ fd: Int32, _ text: String) {
         var bytes = Array(text.utf8)
         bytes.withUnsafeMutableBytes { buf in

@@ -161,3 +161,27 @@ public enum RangeHeader {
         "bytes=" + ranges.map(\.description).joined(separator: ", ")
     }
 }
+
+/// A `Content-Range` header value of a 206 response or of one part of a multipart/byteranges
+/// body (RFC 9110 §14.4).
+public enum ContentRange {
+    /// `bytes a-b/total` (total may be `*`): the range and the total size; nil when malformed.
+    public static func parse(_ text: String) -> (Range<Int>, Int?)? {
+        let trimmed = text.trimmingASCIIWhitespace()
+        guard trimmed.lowercased().hasPrefix("bytes ") else { return nil }
+        let spec = String(trimmed.dropFirst(6)).trimmingASCIIWhitespace()
+        let halves = spec.split(separator: "/", maxSplits: 1)
+        guard halves.count == 2 else { return nil }
+        let bounds = halves[0].split(separator: "-", maxSplits: 1)
+        guard bounds.count == 2, let first = Int(bounds[0]), let last = Int(bounds[1]), first >= 0, last >= first,
+              last < Int.max else { return nil }
+        let total: Int?
+        if halves[1] == "*" {
+            total = nil
+        } else {
+            guard let t = Int(halves[1]), t > last else { return nil }
+            total = t
+        }
+        return (first..<(last + 1), total)
+    }
+}

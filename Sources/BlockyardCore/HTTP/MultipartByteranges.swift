@@ -10,6 +10,17 @@ public struct MultipartByterangesEncoder: Sendable {
     public let partContentType: String
     public let totalSize: Int
     public let ranges: [ByteRange]
+    /// Parts whose header carries ``paddingField`` (empty: none), set by ``alignHeaderEnds(bodyStreamOffset:alignment:)``.
+    public private(set) var paddedParts: [Bool] = []
+
+    /// The alignment ``alignHeaderEnds(bodyStreamOffset:alignment:)`` uses by default: every
+    /// 2^k-aligned offset with k ≥ 10 is a multiple of it.
+    public static let headerEndAlignment = 1024
+
+    /// An extra part-header field that moves the end of a part header by its length. RFC 9110
+    /// §14.6 lets a part carry header fields besides Content-Type and Content-Range; clients
+    /// ignore ones they do not know (electron-updater ignores all of them).
+    public static let paddingField = "X-Padding: 0\r\n"
 
     public init(boundary: String, partContentType: String, totalSize: Int, ranges: [ByteRange]) {
         self.boundary = boundary
@@ -23,7 +34,8 @@ public struct MultipartByterangesEncoder: Sendable {
 
     /// The bytes that precede part `index`'s data.
     public func partHeader(_ index: Int) -> [UInt8] {
-        Array("\r\n--\(boundary)\r\nContent-Type: \(partContentType)\r\nContent-Range: \(ranges[index].contentRange(totalSize: totalSize))\r\n\r\n".utf8)
+        let padding = paddedParts.isEmpty || !paddedParts[index] ? "" : Self.paddingField
+        return Array("\r\n--\(boundary)\r\nContent-Type: \(partContentType)\r\nContent-Range: \(ranges[index].contentRange(totalSize: totalSize))\r\n\(padding)\r\n".utf8)
     }
 
     /// The bytes after the last part's data.
@@ -32,6 +44,38 @@ public struct MultipartByterangesEncoder: Sendable {
     /// Exact body length, known before sending (so no chunked encoding is needed).
     public var contentLength: Int {
         ranges.indices.reduce(closing.count) { $0 + partHeader($1).count + ranges[$1].length }
+    }
+
+    /// Pads part headers so that no header's closing `\r\n\r\n` straddles a multiple of
+    /// `alignment` in the connection's byte stream, when the body's first byte is byte
+    /// `bodyStreamOffset` of that stream (response heads and earlier responses on the same
+    /// connection included).
+    ///
+    /// electron-updater's multipart parser (its `DataSplitter`) loses a part whose header end
+    /// is split between two reads: it searches the next read for `\r\n\r\n` from its start
+    /// only, desynchronises and the update falls back to a full download. Reads of a client
+    /// that has fallen behind end at 2^k-aligned stream offsets (64 KiB under Node), so a
+    /// header end never straddling one makes those reads harmless. Replaces earlier padding.
+    public mutating func alignHeaderEnds(bodyStreamOffset: Int, alignment: Int = Self.headerEndAlignment) {
+        precondition(alignment >= 8, "the alignment must leave room for the padding")
+        let padLength = Self.paddingField.utf8.count
+        paddedParts = Array(repeating: false, count: ranges.count)
+        var position = bodyStreamOffset
+        for index in ranges.indices {
+            var headerLength = partHeader(index).count
+            if Self.straddles(headerEnd: position + headerLength - 4, alignment: alignment) {
+                paddedParts[index] = true
+                headerLength += padLength
+            }
+            position += headerLength + ranges[index].length
+        }
+    }
+
+    /// True when the four bytes `\r\n\r\n` starting at stream offset `headerEnd` would be cut
+    /// by a multiple of `alignment` (a cut after their first, second or third byte).
+    public static func straddles(headerEnd: Int, alignment: Int) -> Bool {
+        let remainder = headerEnd % alignment
+        return remainder > alignment - 4
     }
 
     /// A boundary of 20 decimal digits derived from `seed` (nginx uses a counter likewise).
@@ -51,6 +95,7 @@ public enum MultipartError: Error, Equatable, Sendable, CustomStringConvertible 
     case malformed(String)
     case unexpectedRange(expected: ByteRange, got: String)
     case truncated(partsReceived: Int, partsExpected: Int)
+    case wrongTotal(expected: Int, got: Int)
 
     public var description: String {
         switch self {
@@ -59,6 +104,7 @@ public enum MultipartError: Error, Equatable, Sendable, CustomStringConvertible 
         case .malformed(let what): return "malformed multipart body: \(what)"
         case .unexpectedRange(let expected, let got): return "multipart part has Content-Range \(got), expected bytes \(expected)"
         case .truncated(let got, let expected): return "multipart body ended after \(got) of \(expected) parts"
+        case .wrongTotal(let expected, let got): return "multipart part says the file has \(got) bytes, expected \(expected): it is not the file the metadata describes"
         }
     }
 }
@@ -82,13 +128,18 @@ public struct MultipartByterangesParser {
 
     private let delimiter: [UInt8]
     private let expected: [ByteRange]
+    private let totalSize: Int?
     private var state = State.seekingDelimiter
     private var buffer: [UInt8] = []
     private var part = 0
     private var partOffset = 0
 
-    /// - Parameter contentType: the response's Content-Type header.
-    public init(contentType: String, expecting ranges: [ByteRange]) throws(MultipartError) {
+    /// - Parameters:
+    ///   - contentType: the response's Content-Type header.
+    ///   - ranges: the ranges requested, in request order.
+    ///   - totalSize: the served file's size when known: every part's Content-Range must name
+    ///     it (or `*`).
+    public init(contentType: String, expecting ranges: [ByteRange], totalSize: Int? = nil) throws(MultipartError) {
         let parameters = contentType.split(separator: ";").map { String($0).trimmingASCIIWhitespace() }
         guard let type = parameters.first, type.lowercased().hasPrefix("multipart/") else {
             throw .notMultipart(contentType: contentType)
@@ -105,6 +156,7 @@ public struct MultipartByterangesParser {
         guard !value.isEmpty else { throw .missingBoundary }
         delimiter = Array("--\(value)".utf8)
         expected = ranges
+        self.totalSize = totalSize
     }
 
     /// True once every expected part and the closing delimiter were seen.
@@ -188,8 +240,11 @@ public struct MultipartByterangesParser {
                 }
                 let want = expected[part]
                 guard let contentRange else { throw MultipartError.malformed("part \(part) has no Content-Range") }
-                guard contentRange.hasPrefix("bytes \(want.first)-\(want.last)/") else {
+                guard let (range, total) = ContentRange.parse(contentRange), range == want.range else {
                     throw MultipartError.unexpectedRange(expected: want, got: contentRange)
+                }
+                if let totalSize, let total, total != totalSize {
+                    throw MultipartError.wrongTotal(expected: totalSize, got: total)
                 }
                 partOffset = 0
                 state = .data(remaining: want.length)

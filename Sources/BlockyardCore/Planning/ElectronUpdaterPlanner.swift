@@ -100,4 +100,21 @@ public enum ElectronUpdaterPlanner {
         }
         return requests
     }
+
+    /// The `Range` header values electron-updater's multi-range mode sends for `operations`
+    /// (`bytes=a-b, c-d, …`), in request order: one per batch of operations with two or more
+    /// DOWNLOADs (a batch with one sends a single short range).
+    public static func multiRangeHeaders(_ operations: [PlanOperation]) -> [String] {
+        var headers: [String] = []
+        var start = 0
+        while start < operations.count {
+            let end = min(operations.count, start + batchSize)
+            let fetches = operations[start..<end].filter { $0.kind == .fetch && $0.length > 0 }
+            if fetches.count >= 2 {
+                headers.append(RangeHeader.value(for: fetches.map { ByteRange(offset: $0.sourceOffset, length: $0.length) }))
+            }
+            start = end
+        }
+        return headers
+    }
 }

@@ -318,25 +318,3 @@ enum AttemptError: Error {
         return "\(error)"
     }
 }
-
-/// The `Content-Range` header of a single-part 206 response.
-enum ContentRange {
-    /// `bytes a-b/total` (total may be `*`): the range and the total size.
-    static func parse(_ text: String) -> (Range<Int>, Int?)? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard trimmed.lowercased().hasPrefix("bytes ") else { return nil }
-        let spec = trimmed.dropFirst(6).trimmingCharacters(in: .whitespaces)
-        let halves = spec.split(separator: "/", maxSplits: 1)
-        guard halves.count == 2 else { return nil }
-        let bounds = halves[0].split(separator: "-", maxSplits: 1)
-        guard bounds.count == 2, let first = Int(bounds[0]), let last = Int(bounds[1]), first >= 0, last >= first else { return nil }
-        let total: Int?
-        if halves[1] == "*" {
-            total = nil
-        } else {
-            guard let t = Int(halves[1]), t > last else { return nil }
-            total = t
-        }
-        return (first..<(last + 1), total)
-    }
-}

@@ -409,7 +409,8 @@ private final class DownloadRun: @unchecked Sendable {
     private func readMultipart(_ response: OpenResponse, _ ranges: [ByteRange]) async throws(AttemptError) -> Outcome {
         var parser: MultipartByterangesParser
         do {
-            parser = try MultipartByterangesParser(contentType: response.header("Content-Type") ?? "", expecting: ranges)
+            parser = try MultipartByterangesParser(contentType: response.header("Content-Type") ?? "", expecting: ranges,
+                                                totalSize: resourceSize)
         } catch {
             return try giveUpMultipart(ranges.count)
         }

@@ -74,14 +74,26 @@ struct BodyPlan: Sendable {
             case .source(_, let length): return length
             }
         }
+
+        var isLiteral: Bool { if case .literal = self { return true } else { return false } }
     }
 
-    var segments: [Segment]
+    let segments: [Segment]
+    /// The body position of each segment's first byte.
+    private let starts: [Int]
     let length: Int
 
     init(_ segments: [Segment]) {
         self.segments = segments.filter { $0.length > 0 }
-        length = self.segments.reduce(0) { $0 + $1.length }
+        var starts: [Int] = []
+        starts.reserveCapacity(self.segments.count)
+        var position = 0
+        for segment in self.segments {
+            starts.append(position)
+            position += segment.length
+        }
+        self.starts = starts
+        length = position
     }
 
     /// The whole of a source of `size` bytes.
@@ -103,85 +115,120 @@ struct BodyPlan: Sendable {
         return BodyPlan(segments)
     }
 
-    /// A position in the plan: segment index and offset inside it.
-    struct Cursor: Sendable, Equatable {
-        var segment = 0
-        var offset = 0
+    /// The index of the segment holding body position `position` (`position < length`).
+    private func segmentIndex(at position: Int) -> Int {
+        var low = 0
+        var high = starts.count - 1
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if starts[middle] <= position { low = middle } else { high = middle - 1 }
+        }
+        return low
     }
 
-    /// Reads up to `limit` bytes from `cursor` into a new buffer; returns it and the cursor
-    /// after it. Runs on a thread-pool thread.
-    func fill(from start: Cursor, limit: Int, source: any ByteSource, allocator: ByteBufferAllocator) throws -> (ByteBuffer, Cursor) {
-        var cursor = start
-        var size = 0
-        // Size the buffer exactly.
-        var probe = cursor
-        while probe.segment < segments.count && size < limit {
-            let take = min(segments[probe.segment].length - probe.offset, limit - size)
-            size += take
-            probe.offset += take
-            if probe.offset == segments[probe.segment].length { probe = Cursor(segment: probe.segment + 1, offset: 0) }
+    /// Where a write that starts at body position `start` and should hold about `limit`
+    /// bytes ends. Never inside a literal (a multipart part header or the closing delimiter),
+    /// and never right after a part header: a part header always goes out in the same write
+    /// as the first bytes of its data, so no read of a client can end inside it unless the
+    /// network splits the write. A block that starts with a part header takes it whole and up
+    /// to `limit` bytes of the data after it.
+    func blockEnd(from start: Int, limit: Int) -> Int {
+        precondition(start < length && limit > 0)
+        var end = min(start + limit, length)
+        guard end < length else { return end }
+        // The segment the cut falls in, or the one that ends exactly at it.
+        let index = segmentIndex(at: end - 1)
+        let segment = segments[index]
+        let segmentEnd = starts[index] + segment.length
+        if segment.isLiteral {
+            // Inside a literal, or right after one (data always follows a literal that is not
+            // the last segment): cut before the literal instead.
+            end = starts[index]
+            if end <= start {
+                // The block starts at this literal: take it and data after it.
+                let next = index + 1
+                end = segmentEnd + min(limit, next < segments.count ? segments[next].length : 0)
+            }
         }
+        return end
+    }
+
+    /// Reads body bytes `start ..< end` into a new buffer. Runs on a thread-pool thread
+    /// (except for small bodies).
+    func fill(from start: Int, to end: Int, source: any ByteSource, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        let size = end - start
         var buffer = allocator.buffer(capacity: size)
         try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
-            var written = 0
-            while written < size {
-                let segment = segments[cursor.segment]
-                let take = min(segment.length - cursor.offset, size - written)
-                let destination = UnsafeMutableRawBufferPointer(rebasing: out[written..<(written + take)])
+            var position = start
+            var index = segmentIndex(at: start)
+            while position < end {
+                let segment = segments[index]
+                let offset = position - starts[index]
+                let take = min(segment.length - offset, end - position)
+                let destination = UnsafeMutableRawBufferPointer(rebasing: out[(position - start)..<(position - start + take)])
                 switch segment {
                 case .literal(let bytes):
-                    bytes.withUnsafeBytes { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[cursor.offset..<(cursor.offset + take)])) }
-                case .source(let offset, _):
-                    try source.read(offset: offset + cursor.offset, into: destination)
+                    bytes.withUnsafeBytes { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + take)])) }
+                case .source(let sourceOffset, _):
+                    try source.read(offset: sourceOffset + offset, into: destination)
                 }
-                written += take
-                cursor.offset += take
-                if cursor.offset == segment.length { cursor = Cursor(segment: cursor.segment + 1, offset: 0) }
+                position += take
+                index += 1
             }
             return size
         }
-        return (buffer, cursor)
+        return buffer
     }
-
-    func isEnd(_ cursor: Cursor) -> Bool { cursor.segment >= segments.count }
 }
 
-/// Streams a ``BodyPlan`` to a response: blocks of up to `blockSize` bytes read on the
-/// thread pool, the next block read while the current one is written, so at most two blocks
-/// per response are in memory.
+/// A body whose client stopped reading: the connection stayed unwritable for the send timeout.
+struct SendTimeoutError: Error, CustomStringConvertible {
+    var description: String { "the client stopped reading (send timeout)" }
+}
+
+/// Streams a ``BodyPlan`` to a response, one block at a time, each read only when the
+/// connection can take it.
+///
+/// Blocks start at ``initialBlockSize`` and double up to `blockSize` while the client keeps
+/// up; whenever the connection's write buffer is full the streamer waits for it to drain and
+/// starts again from the small size. A slow client thus holds at most one small block of this
+/// process's memory (plus what the kernel buffers), a fast one gets large reads. A client that
+/// keeps the connection unwritable for `sendTimeout` is disconnected.
 struct BodyStreamer: Sendable {
     static let defaultBlockSize = 1 << 20
+    static let initialBlockSize = 64 << 10
     /// Bodies up to this size are read without a trip to the thread pool.
     static let inlineLimit = 64 << 10
 
     let pool: NIOThreadPool
     let blockSize: Int
+    let sendTimeout: TimeAmount
 
     func stream(_ plan: BodyPlan, from source: any ByteSource, to writer: inout any ResponseBodyWriter,
-                sent: @Sendable (Int) -> Void) async throws {
+                connection: ServeConnection?, sent: @Sendable (Int) -> Void) async throws {
         let allocator = ByteBufferAllocator()
-        let limit = blockSize
         if plan.length > 0 && plan.length <= Self.inlineLimit {
             // A small body (a channel file, one chunk-sized range) is read right here: a
             // pread of a few pages costs less than the two thread switches of the pool (the
             // same trade nginx makes by reading on its event loop).
-            let (buffer, _) = try plan.fill(from: BodyPlan.Cursor(), limit: limit, source: source, allocator: allocator)
+            let buffer = try plan.fill(from: 0, to: plan.length, source: source, allocator: allocator)
             try await writer.write(buffer)
             sent(buffer.readableBytes)
-        } else if plan.length > 0 {
-            var current = try await pool.runIfActive { try plan.fill(from: BodyPlan.Cursor(), limit: limit, source: source, allocator: allocator) }
-            while true {
-                let next = current.1
-                if plan.isEnd(next) {
-                    try await writer.write(current.0)
-                    sent(current.0.readableBytes)
-                    break
+        } else {
+            var position = 0
+            var limit = min(Self.initialBlockSize, blockSize)
+            while position < plan.length {
+                if let connection, !connection.isWritable {
+                    limit = min(Self.initialBlockSize, blockSize)
+                    guard await connection.waitUntilWritable(timeout: sendTimeout) else { throw SendTimeoutError() }
                 }
-                async let upcoming = pool.runIfActive { try plan.fill(from: next, limit: limit, source: source, allocator: allocator) }
-                try await writer.write(current.0)
-                sent(current.0.readableBytes)
-                current = try await upcoming
+                let start = position
+                let end = plan.blockEnd(from: start, limit: limit)
+                let buffer = try await pool.runIfActive { try plan.fill(from: start, to: end, source: source, allocator: allocator) }
+                try await writer.write(buffer)
+                sent(buffer.readableBytes)
+                position = end
+                limit = min(limit * 2, blockSize)
             }
         }
         try await writer.finish(nil)

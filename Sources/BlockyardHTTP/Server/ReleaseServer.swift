@@ -81,11 +81,14 @@ public final class ReleaseServer: Sendable {
             httpDecoderConfiguration: .init(maxHeaderFieldSize: configuration.maxHeaderBytes,
                                              maxHeaderListSize: configuration.maxHeaderBytes,
                                              maxHeaderFieldCount: 200))
+        let connections = core.connections
         let app = Application(
             responder: ServeResponder(core: core),
-            server: .http1(configuration: http1),
+            server: HTTPServerBuilder { responder in
+                ServeChildChannel(http1: HTTP1Channel(responder: responder, configuration: http1), connections: connections)
+            },
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
-                                                    serverName: "blockyard", backlog: 1024),
+                                                    serverName: ServerCore.serverName, backlog: 1024),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 await onListening(self.configuration.host, port)
@@ -109,13 +112,25 @@ public final class ReleaseServer: Sendable {
     }
 }
 
-/// Hummingbird's entry point: every request goes to ``ServerCore``.
+/// Hummingbird's entry point: every request goes to ``ServerCore``, with the state of the
+/// connection it came on.
 struct ServeResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = ServeRequestContext
     let core: ServerCore
 
-    func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
-        await core.respond(to: request)
+    func respond(to request: Request, context: ServeRequestContext) async throws -> Response {
+        await core.respond(to: request, connection: core.connections.connection(for: context.channel))
+    }
+}
+
+/// A request's context: Hummingbird's basics and the channel the request came on.
+struct ServeRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
     }
 }
 
@@ -128,6 +143,10 @@ final class ServerCore: Sendable {
     let store: StoreBackend?
     let metrics = ServerMetrics()
     let streamer: BodyStreamer
+    /// The open connections (limit, bytes written, writability).
+    let connections: ServeConnections
+    /// The `Server` header value Hummingbird adds to every response.
+    static let serverName = "blockyard"
     private let digests = FileIdentityCache<String>(limit: 4096)
     /// Hashing whole files for ETags can take seconds: one thread of its own, so it never
     /// holds up the pool that reads response bodies.
@@ -143,7 +162,9 @@ final class ServerCore: Sendable {
         self.root = root
         self.store = store
         catalog = ReleaseCatalog(root: root)
-        streamer = BodyStreamer(pool: .singleton, blockSize: configuration.blockSize)
+        streamer = BodyStreamer(pool: .singleton, blockSize: configuration.blockSize,
+                                sendTimeout: .seconds(Int64(configuration.sendTimeoutSeconds)))
+        connections = ServeConnections(limit: configuration.maxConnections)
         digestPool = NIOThreadPool(numberOfThreads: 1)
         digestPool.start()
         catalog.refresh(maxAge: 0)
@@ -155,11 +176,14 @@ final class ServerCore: Sendable {
 
     // MARK: Requests
 
-    func respond(to request: Request) async -> Response {
+    /// - Parameter connection: the connection the request came on (nil in tests that call
+    ///   this directly): multipart bodies place their part headers relative to its byte
+    ///   stream, and bodies are read only as fast as it takes them.
+    func respond(to request: Request, connection: ServeConnection? = nil) async -> Response {
         let method = request.method
         let response: Response
         if method == .get || method == .head {
-            response = await route(request, isHead: method == .head)
+            response = await route(request, isHead: method == .head, connection: connection)
         } else {
             metrics.rejected("method")
             var headers = HTTPFields()
@@ -170,7 +194,7 @@ final class ServerCore: Sendable {
         return response
     }
 
-    private func route(_ request: Request, isHead: Bool) async -> Response {
+    private func route(_ request: Request, isHead: Bool, connection: ServeConnection?) async -> Response {
         let path: RequestPath
         do {
             path = try RequestPath(target: request.head.path ?? "/")
@@ -182,7 +206,7 @@ final class ServerCore: Sendable {
         if path.isHidden { return errorResponse(.notFound, "not found", isHead: isHead) }
         if path.segments == ["metrics"] { return metricsResponse(isHead: isHead) }
         if let response = await routeSite(path, request: request, isHead: isHead) { return response }
-        return await serveFile(path, request: request, isHead: isHead)
+        return await serveFile(path, request: request, isHead: isHead, connection: connection)
     }
 
     private func metricsResponse(isHead: Bool) -> Response {
@@ -200,7 +224,7 @@ final class ServerCore: Sendable {
         case missing
     }
 
-    private func serveFile(_ path: RequestPath, request: Request, isHead: Bool) async -> Response {
+    private func serveFile(_ path: RequestPath, request: Request, isHead: Bool, connection: ServeConnection?) async -> Response {
         let pathClass = PathClass(path.segments)
         var resource: ServedResource?
         switch open(path.relativePath) {
@@ -221,7 +245,7 @@ final class ServerCore: Sendable {
                 }
             }
         }
-        return answer(resource, request: request, isHead: isHead)
+        return answer(resource, request: request, isHead: isHead, connection: connection)
     }
 
     /// Opens `relative` under the root: a regular file whose real path (symbolic links
@@ -407,7 +431,7 @@ final class ServerCore: Sendable {
 
     /// The answer for a resource: conditionals, then the whole body, one range, or
     /// multipart/byteranges.
-    func answer(_ resource: ServedResource, request: Request, isHead: Bool) -> Response {
+    func answer(_ resource: ServedResource, request: Request, isHead: Bool, connection: ServeConnection? = nil) -> Response {
         var conditional = ConditionalHeaders()
         conditional.range = request.headers[values: .range]
         conditional.ifRange = request.headers[.ifRange]
@@ -449,23 +473,46 @@ final class ServerCore: Sendable {
                 if catalog.snapshot().artifact(version: version, name: name) != nil { downloadCounts.record(version: version, name: name) }
             }
             if !isHead, case .blockmap(let version) = resource.kind { metrics.download(version: versionLabel(version), kind: "blockmap") }
-            return streamed(.ok, plan: .whole(size: resource.size), resource: resource, headers: headers, isHead: isHead)
+            return streamed(.ok, plan: .whole(size: resource.size), resource: resource, headers: headers, isHead: isHead,
+                            connection: connection)
         case .partial(let ranges):
             metrics.ranges(ranges.count)
             if ranges.count == 1 {
                 headers[.contentType] = resource.contentType
                 headers[.contentRange] = ranges[0].contentRange(totalSize: resource.size)
-                return streamed(.partialContent, plan: .range(ranges[0]), resource: resource, headers: headers, isHead: isHead)
+                return streamed(.partialContent, plan: .range(ranges[0]), resource: resource, headers: headers, isHead: isHead,
+                                connection: connection)
             }
-            let encoder = MultipartByterangesEncoder(boundary: MultipartByterangesEncoder.boundary(seed: UInt64.random(in: 0...UInt64.max)),
+            var encoder = MultipartByterangesEncoder(boundary: MultipartByterangesEncoder.boundary(seed: UInt64.random(in: 0...UInt64.max)),
                                                      partContentType: resource.contentType, totalSize: resource.size, ranges: ranges)
             headers[.contentType] = encoder.contentType
-            return streamed(.partialContent, plan: .multipart(encoder), resource: resource, headers: headers, isHead: isHead)
+            if !isHead, let connection { Self.alignHeaderEnds(&encoder, status: .partialContent, headers: headers, connection: connection) }
+            return streamed(.partialContent, plan: .multipart(encoder), resource: resource, headers: headers, isHead: isHead,
+                            connection: connection)
+        }
+    }
+
+    /// Pads the part headers of a multipart body so that none ends across a 1 KiB-aligned
+    /// offset of the connection's byte stream (electron-updater's parser loses such a part,
+    /// docs/HTTP-SERVER.md). The body starts after the bytes already written on the
+    /// connection and this response's head, whose Content-Length depends on the padding:
+    /// repeated until the head's length is stable (a digit more in Content-Length is rare).
+    static func alignHeaderEnds(_ encoder: inout MultipartByterangesEncoder, status: HTTPResponse.Status, headers: HTTPFields,
+                                connection: ServeConnection) {
+        let before = connection.bytesWritten
+        var fields = headers
+        var headLength = -1
+        for _ in 0..<4 {
+            fields[.contentLength] = String(encoder.contentLength)
+            let length = ResponseHeadLength.of(status: status, fields: fields, serverName: serverName)
+            if length == headLength { return }
+            headLength = length
+            encoder.alignHeaderEnds(bodyStreamOffset: before + headLength)
         }
     }
 
     private func streamed(_ status: HTTPResponse.Status, plan: BodyPlan, resource: ServedResource, headers: HTTPFields,
-                          isHead: Bool) -> Response {
+                          isHead: Bool, connection: ServeConnection?) -> Response {
         var headers = headers
         headers[.contentLength] = String(plan.length)
         if isHead { return Response(status: status, headers: headers) }
@@ -475,7 +522,7 @@ final class ServerCore: Sendable {
         let source = resource.source
         let version: String? = if case .artifact(let v, _) = kind { versionLabel(v) } else { nil }
         let body = ResponseBody(contentLength: plan.length) { writer in
-            try await streamer.stream(plan, from: source, to: &writer) { count in
+            try await streamer.stream(plan, from: source, to: &writer, connection: connection) { count in
                 metrics.bodyBytes(count, kind: kind.metricsLabel)
                 if let version { metrics.versionBytes(count, version: version) }
             }

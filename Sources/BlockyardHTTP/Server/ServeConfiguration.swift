@@ -25,13 +25,20 @@ public struct ServeConfiguration: Sendable {
     public var rangeLimits: RangeLimits
     /// Bytes read from disk or the store per step while streaming a body.
     public var blockSize: Int
-    /// Seconds before an idle keep-alive connection is closed.
+    /// Seconds before an idle keep-alive connection is closed (also the longest a client may
+    /// take to send a request head after connecting or after the previous response).
     public var idleTimeoutSeconds: Int
+    /// Seconds a response may wait for a client that stopped reading (its connection's write
+    /// buffer full) before the connection is closed.
+    public var sendTimeoutSeconds: Int
+    /// Most connections open at once; more are answered 503 and closed.
+    public var maxConnections: Int
 
     public init(root: String, storePath: String? = nil, host: String = "127.0.0.1", port: Int = 8080,
                 stagedRollout: Bool = false, productName: String? = nil, publicBaseURL: String? = nil,
                 maxHeaderBytes: Int = 128 * 1024, rangeLimits: RangeLimits = RangeLimits(),
-                blockSize: Int = 1 << 20, idleTimeoutSeconds: Int = 75) {
+                blockSize: Int = 1 << 20, idleTimeoutSeconds: Int = 75, sendTimeoutSeconds: Int = 60,
+                maxConnections: Int = 4096) {
         self.root = root
         self.storePath = storePath
         self.host = host
@@ -43,6 +50,8 @@ public struct ServeConfiguration: Sendable {
         self.rangeLimits = rangeLimits
         self.blockSize = blockSize
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.sendTimeoutSeconds = sendTimeoutSeconds
+        self.maxConnections = maxConnections
     }
 }
 

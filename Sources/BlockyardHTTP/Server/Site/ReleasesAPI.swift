@@ -115,9 +115,11 @@ enum ReleasesAPI {
             draft: false, prerelease: release.isPrerelease, createdAt: created, publishedAt: created, assets: assets)
     }
 
+    /// The same value always gives the same bytes (keys sorted): the ETag is a hash of them,
+    /// so `If-None-Match` gets 304 while nothing changed.
     static func json<T: Encodable>(_ value: T) -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array((try? encoder.encode(value)) ?? Data("null".utf8))
     }
 

@@ -1,0 +1,160 @@
+import BlockyardTestSupport
+import Foundation
+import Testing
+
+/// `blockyard serve` under slow and many clients (issue #20, item 3): slow readers hold
+/// little memory and are dropped after `--send-timeout`, memory comes back after they leave,
+/// connections beyond `--max-connections` get 503, and trickling request heads
+/// (slowloris) are closed after `--idle-timeout` while everyone else is served.
+@Suite("serve: slow and many clients", .serialized)
+struct ServeSlowClientTests {
+    /// A blocking TCP client socket on 127.0.0.1.
+    final class Client {
+        let fd: Int32
+
+        init(port: Int, receiveBuffer: Int32? = nil, timeoutSeconds: Int = 10) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw CocoaError(.fileReadUnknown) }
+            if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+            var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = UInt16(port).bigEndian
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let ok = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            guard ok else {
+                close(fd)
+                throw CocoaError(.fileReadUnknown)
+            }
+        }
+
+        deinit { close(fd) }
+
+        /// False when the peer has closed the connection.
+        @discardableResult
+        func send(_ text: String) -> Bool {
+            let bytes = Array(text.utf8)
+            return bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+        }
+
+        /// Reads until the peer closes (or the receive timeout passes); returns the bytes and
+        /// whether the end was a close.
+        func readToEnd() -> (bytes: [UInt8], closed: Bool) {
+            var out: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 256 * 1024)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n == 0 { return (out, true) }
+                if n < 0 { return (out, errno == ECONNRESET) }
+                out += chunk[0..<n]
+            }
+        }
+    }
+
+    /// The resident memory of a process, from /proc.
+    static func residentBytes(_ pid: Int32) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) else { return 0 }
+        return kib * 1024
+    }
+
+    static func get(_ port: Int, _ target: String, range: String? = nil) throws -> String {
+        let client = try Client(port: port)
+        client.send("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (range.map { "Range: bytes=\($0)\r\n" } ?? "") + "Connection: close\r\n\r\n")
+        return String(decoding: client.readToEnd().bytes.prefix(12), as: UTF8.self)
+    }
+
+    @Test func slowReadersHoldLittleMemoryAndAreDropped() throws {
+        let dir = try TemporaryDirectory("serve-slow")
+        let size = 48 << 20
+        try dir.write("big.bin", VectorInputs.randomBytes(seed: 20, count: size))
+        let serve = try ListeningProcess(["serve"], ["--root", dir.url.path, "--send-timeout", "3"])
+        let pid = serve.process.processIdentifier
+        #expect(try Self.get(serve.port, "/big.bin", range: "0-99") == "HTTP/1.1 206")
+        let before = Self.residentBytes(pid)
+        // 150 clients that ask for 48 MB and read nothing (a 4 KiB receive buffer each).
+        var slow: [Client] = []
+        for _ in 0..<150 {
+            let client = try Client(port: serve.port, receiveBuffer: 4096, timeoutSeconds: 15)
+            client.send("GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            slow.append(client)
+        }
+        Thread.sleep(forTimeInterval: 1.5)
+        let during = Self.residentBytes(pid)
+        // Everyone else is still served meanwhile.
+        #expect(try Self.get(serve.port, "/big.bin", range: "1000-1999") == "HTTP/1.1 206")
+        // A block of 64 KiB plus bookkeeping per slow client, not megabytes (3.4–6 MB each
+        // before: 150 clients took over 500 MB).
+        print("serve RSS: \(before >> 20) MiB before, \(during >> 20) MiB with 150 slow readers")
+        #expect(during - before < 64 << 20, "RSS grew by \((during - before) >> 20) MiB for 150 slow readers")
+        // After the send timeout the server drops them: each sees its body end early.
+        for client in slow {
+            let (bytes, closed) = client.readToEnd()
+            #expect(closed)
+            #expect(bytes.count < size)
+        }
+        slow.removeAll()
+        Thread.sleep(forTimeInterval: 2.5)
+        let after = Self.residentBytes(pid)
+        print("serve RSS: \(after >> 20) MiB after they left")
+        #expect(after - before < 32 << 20, "RSS stayed \((after - before) >> 20) MiB above its start after the slow readers left")
+        #expect(serve.stop() == 0)
+    }
+
+    @Test func connectionsBeyondTheLimitGet503() throws {
+        let dir = try TemporaryDirectory("serve-limit")
+        try dir.write("a.txt", Array("hello\n".utf8))
+        let serve = try ListeningProcess(["serve"], ["--root", dir.url.path, "--max-connections", "3"])
+        var held = try (0..<3).map { _ in try Client(port: serve.port) }
+        // Give the server a moment to accept all three.
+        Thread.sleep(forTimeInterval: 0.3)
+        let extra = try Client(port: serve.port)
+        extra.send("GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        let answer = extra.readToEnd()
+        #expect(String(decoding: answer.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
+        #expect(answer.closed)
+        // One leaves: a new client is served again.
+        held.removeFirst()
+        var status = ""
+        for _ in 0..<20 {
+            status = try Self.get(serve.port, "/a.txt")
+            if status == "HTTP/1.1 200" { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(status == "HTTP/1.1 200")
+        _ = held
+        #expect(serve.stop() == 0)
+    }
+
+    @Test func tricklingRequestHeadsAreClosedWhileOthersAreServed() throws {
+        let dir = try TemporaryDirectory("serve-slowloris")
+        try dir.write("a.txt", Array("hello\n".utf8))
+        let serve = try ListeningProcess(["serve"], ["--root", dir.url.path, "--idle-timeout", "2"])
+        var trickling: [Client] = []
+        for _ in 0..<300 {
+            let client = try Client(port: serve.port, timeoutSeconds: 10)
+            client.send("GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            trickling.append(client)
+        }
+        let start = Date()
+        var served = 0
+        var stillOpen = trickling.count
+        while Date().timeIntervalSince(start) < 6 {
+            // One more byte of header from every trickling client…
+            stillOpen = trickling.filter { $0.send("a") }.count
+            // …while ordinary clients are served.
+            if try Self.get(serve.port, "/a.txt") == "HTTP/1.1 200" { served += 1 }
+            Thread.sleep(forTimeInterval: 0.4)
+        }
+        #expect(served >= 10)
+        // The trickling heads were closed by the idle timeout (2 s), not served.
+        for client in trickling { client.send("a") }
+        #expect(trickling.filter { $0.send("a") }.count == 0, "\(stillOpen) trickling connections still open after 6 s")
+        #expect(serve.stop() == 0)
+    }
+}
