@@ -64,6 +64,8 @@ class ElectronDataSplitterPort extends Writable {
     this.partIndex = -1;
     this.readState = 'start';
     this.actualPartLength = 0;
+    this.received = 0;
+    this.suspects = [];
   }
 
   get isFinished() { return this.partIndex === this.lengths.length; }
@@ -74,6 +76,9 @@ class ElectronDataSplitterPort extends Writable {
   }
 
   async handle(chunk) {
+    this.received += chunk.length;
+    const tail = chunk.subarray(Math.max(0, chunk.length - 3)).toString('latin1');
+    if (/\r$|\r\n$|\r\n\r$/.test(tail) && this.readState !== 'body') this.suspects.push(`${this.received}:${JSON.stringify(tail)}`);
     let start = 0;
     if (this.ignoreByteCount !== 0 && this.remainingPartDataCount !== 0) throw new Error('ERR_DATA_SPLITTER_BYTE_COUNT_MISMATCH');
     if (this.ignoreByteCount > 0) {
@@ -207,7 +212,9 @@ function fetchOnce(url, ranges, file) {
       });
       reader.on('error', (error) => finish({ ok: false, why: String(error) }));
       response.on('end', () => {
-        timer = setTimeout(() => finish({ ok: false, why: 'Response ends without calling any handlers' }), 10000);
+        timer = setTimeout(() => finish({ ok: false, why: 'Response ends without calling any handlers' +
+          ` (reader at part ${reader.partIndex + 1} of ${ranges.length}, ${reader.readState}, ${reader.remainingPartDataCount} bytes of it left,` +
+          ` ${reader.writableLength} bytes queued for it, body offsets of its chunks ending near a header: ${reader.suspects.slice(0, 3).join(', ')})` }), 10000);
       });
       response.pipe(reader);
     });

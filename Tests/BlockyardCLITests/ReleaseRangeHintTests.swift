@@ -9,9 +9,9 @@ import Testing
 struct ReleaseRangeHintTests {
     @Test func hintWhenAnUpdateNeedsLongRangeHeaders() throws {
         let dir = try TemporaryDirectory("range-hint")
-        let base = VectorInputs.randomBytes(seed: 8192, count: 24 << 20)
+        let base = VectorInputs.randomBytes(seed: 8192, count: 32 << 20)
         try dir.write("MyApp-Setup-1.0.0.exe", base)
-        // A scattered edit every 40 KB: about 600 changed chunks with unchanged ones between
+        // A scattered edit every 40 KB: about 800 changed chunks with unchanged ones between
         // them, so electron-updater asks for some 500 ranges in one request.
         var scattered = base
         for offset in stride(from: 10_000, to: scattered.count - 8, by: 40_000) {

@@ -88,10 +88,10 @@ struct ServeSlowClientTests {
         let during = Self.residentBytes(pid)
         // Everyone else is still served meanwhile.
         #expect(try Self.get(serve.port, "/big.bin", range: "1000-1999") == "HTTP/1.1 206")
-        // A block of 64 KiB plus bookkeeping per slow client, not megabytes (3.4–6 MB each
-        // before: 150 clients took over 500 MB).
+        // At most one and a half blocks (1.5 MiB) per slow client, about 1.2 MiB measured;
+        // before, 150 such clients took 790–940 MB (5–6 MB each).
         print("serve RSS: \(before >> 20) MiB before, \(during >> 20) MiB with 150 slow readers")
-        #expect(during - before < 64 << 20, "RSS grew by \((during - before) >> 20) MiB for 150 slow readers")
+        #expect(during - before < 240 << 20, "RSS grew by \((during - before) >> 20) MiB for 150 slow readers")
         // After the send timeout the server drops them: each sees its body end early.
         for client in slow {
             let (bytes, closed) = client.readToEnd()
@@ -102,7 +102,7 @@ struct ServeSlowClientTests {
         Thread.sleep(forTimeInterval: 2.5)
         let after = Self.residentBytes(pid)
         print("serve RSS: \(after >> 20) MiB after they left")
-        #expect(after - before < 32 << 20, "RSS stayed \((after - before) >> 20) MiB above its start after the slow readers left")
+        #expect(after - before < 48 << 20, "RSS stayed \((after - before) >> 20) MiB above its start after the slow readers left")
         #expect(serve.stop() == 0)
     }
 

@@ -49,34 +49,48 @@ struct MultipartSplitTests {
         #expect(MultipartByterangesEncoder.straddles(headerEnd: 65_533, alignment: 1024))
     }
 
-    /// Whatever the body's position in the connection's stream, after alignment no header end
-    /// straddles a 1 KiB multiple, the padding is a header field ending in CRLF, the content
-    /// length is exact, and only parts that needed it are padded.
+    /// Whatever the read origins (the body's start, the response head's start, the
+    /// connection's first byte), after alignment no header end straddles a 1 KiB step from
+    /// any of them, the padding is a header field ending in CRLF, the content length is exact,
+    /// and only parts that needed it are padded, with the shortest padding that works.
     @Test func alignedHeaderEndsNeverStraddle() throws {
         var rng = SplitMix64(seed: 0x5eed_0015)
         let data = (0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        var paddedCount = 0
         for round in 0..<100 {
             let ranges = Self.randomRanges(&rng, size: data.count, count: Int.random(in: 2...300, using: &rng),
                                            maxPart: round % 2 == 0 ? 2000 : 12_000)
             guard ranges.count >= 2 else { continue }
             var encoder = MultipartByterangesEncoder(boundary: MultipartByterangesEncoder.boundary(seed: UInt64(round)),
                                                      partContentType: "application/octet-stream", totalSize: data.count, ranges: ranges)
-            let unpadded = Self.headerEnds(encoder)
-            let offset = Int.random(in: 0...5_000_000, using: &rng)
-            encoder.alignHeaderEnds(bodyStreamOffset: offset)
+            let unpadded = encoder
+            let head = Int.random(in: 200...600, using: &rng)
+            let origins = [0, -head, -(head + Int.random(in: 0...5_000_000, using: &rng))]
+            encoder.alignHeaderEnds(readOrigins: origins)
             let body = Self.body(encoder, data: data)
             #expect(body.count == encoder.contentLength)
-            let ends = Self.headerEnds(encoder)
-            for end in ends {
+            for end in Self.headerEnds(encoder) {
                 #expect(Array(body[end..<(end + 4)]) == [13, 10, 13, 10])
-                #expect(!MultipartByterangesEncoder.straddles(headerEnd: offset + end, alignment: 1024), "round \(round): header end at stream offset \(offset + end)")
+                for origin in origins {
+                    #expect(!MultipartByterangesEncoder.straddles(headerEnd: end - origin, alignment: 1024), "round \(round): header end at \(end), origin \(origin)")
+                }
             }
-            // Padding only where the unpadded layout (shifted by earlier padding) straddled.
+            // Padding only where the unpadded header end (shifted by earlier padding) straddled,
+            // and no shorter padding would have done.
             var shift = 0
-            for (index, end) in unpadded.enumerated() {
-                let needed = MultipartByterangesEncoder.straddles(headerEnd: offset + end + shift, alignment: 1024)
-                #expect(encoder.paddedParts[index] == needed)
-                if needed { shift += MultipartByterangesEncoder.paddingField.utf8.count }
+            for index in ranges.indices {
+                let plainEnd = Self.headerEnds(unpadded)[index] + shift
+                let needed = origins.contains { MultipartByterangesEncoder.straddles(headerEnd: plainEnd - $0, alignment: 1024) }
+                let digits = encoder.paddingDigits[index]
+                #expect((digits > 0) == needed)
+                if digits > 1 {
+                    let shorter = plainEnd + MultipartByterangesEncoder.paddingField(digits: digits - 1).utf8.count
+                    #expect(origins.contains { MultipartByterangesEncoder.straddles(headerEnd: shorter - $0, alignment: 1024) })
+                }
+                if digits > 0 {
+                    shift += MultipartByterangesEncoder.paddingField(digits: digits).utf8.count
+                    paddedCount += 1
+                }
             }
             // Blockyard's parser reads padded bodies (the padding is just another field).
             var parser = try MultipartByterangesParser(contentType: encoder.contentType, expecting: ranges, totalSize: data.count)
@@ -90,6 +104,7 @@ struct MultipartSplitTests {
             try parser.finish()
             #expect(received == ranges.reduce(0) { $0 + $1.length })
         }
+        #expect(paddedCount > 20)
     }
 
     /// Feeds `body` to a fresh parser in pieces cut at `cuts`; returns each part's bytes.
@@ -119,7 +134,7 @@ struct MultipartSplitTests {
             let ranges = Self.randomRanges(&rng, size: data.count, count: Int.random(in: 2...16, using: &rng), maxPart: 1500)
             var encoder = MultipartByterangesEncoder(boundary: MultipartByterangesEncoder.boundary(seed: UInt64(round)),
                                                      partContentType: "application/octet-stream", totalSize: data.count, ranges: ranges)
-            if round % 2 == 1 { encoder.alignHeaderEnds(bodyStreamOffset: Int.random(in: 0...100_000, using: &rng)) }
+            if round % 2 == 1 { encoder.alignHeaderEnds(readOrigins: [0, -Int.random(in: 0...100_000, using: &rng)]) }
             let body = Self.body(encoder, data: data)
             let expected = ranges.map { Array(data[$0.range]) }
             // Every single split position inside a part header or a delimiter.

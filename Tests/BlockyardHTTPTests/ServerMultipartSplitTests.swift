@@ -35,7 +35,9 @@ struct ServerMultipartSplitTests {
         return out + encoder.closing
     }
 
-    /// Cuts at every multiple of 2^k (k = 10 … 20) of the connection's stream, as body offsets.
+    /// Cuts in steps of 2^k from a read origin `bodyStreamOffset` bytes before the body (0:
+    /// the body's start), as body offsets: where a client that reads 2^k bytes at a time from
+    /// that origin ends its reads.
     static func alignedCuts(bodyStreamOffset: Int, bodyLength: Int, k: Int) -> [Int] {
         let step = 1 << k
         let first = (bodyStreamOffset / step + 1) * step
@@ -75,11 +77,12 @@ struct ServerMultipartSplitTests {
         for bodyStreamOffset in [65_536 - 180, Int.random(in: 0...10_000_000, using: &rng)] {
             var encoder = MultipartByterangesEncoder(boundary: MultipartByterangesEncoder.boundary(seed: 7), partContentType: "application/octet-stream",
                                                      totalSize: data.count, ranges: ranges)
-            encoder.alignHeaderEnds(bodyStreamOffset: bodyStreamOffset)
+            // Reads may proceed from the body's start, the head's start or the connection's.
+            encoder.alignHeaderEnds(readOrigins: [0, -300, -bodyStreamOffset])
             let plan = BodyPlan.multipart(encoder)
             let writer = RecordingBodyWriter()
             var any: any ResponseBodyWriter = writer
-            let streamer = BodyStreamer(pool: .singleton, blockSize: BodyStreamer.defaultBlockSize, sendTimeout: .seconds(5))
+            let streamer = BodyStreamer(pool: .singleton, blockSize: BodyStreamer.defaultBlockSize)
             try await streamer.stream(plan, from: MemoryByteSource(bytes: data), to: &any, connection: nil) { _ in }
             let body = writer.box.bytes
             #expect(body == Self.body(encoder, data))
@@ -100,9 +103,11 @@ struct ServerMultipartSplitTests {
             let expected = ranges.map { Array(data[$0.range]) }
             #expect(ElectronDataSplitter.read(body, boundary: encoder.boundary, expected: expected, cuts: Array(writeEnds)) == .complete)
             for k in 10...20 {
-                let cuts = Self.alignedCuts(bodyStreamOffset: bodyStreamOffset, bodyLength: body.count, k: k)
-                #expect(ElectronDataSplitter.read(body, boundary: encoder.boundary, expected: expected, cuts: cuts) == .complete,
-                        "k = \(k), body at stream offset \(bodyStreamOffset)")
+                for origin in [0, 300, bodyStreamOffset] {
+                    let cuts = Self.alignedCuts(bodyStreamOffset: origin, bodyLength: body.count, k: k)
+                    #expect(ElectronDataSplitter.read(body, boundary: encoder.boundary, expected: expected, cuts: cuts) == .complete,
+                            "k = \(k), reads from \(origin) bytes before the body")
+                }
             }
         }
         // Without the alignment the same parts break: placed so that the second part's header
@@ -160,6 +165,7 @@ struct ServerMultipartSplitTests {
         }
         let crlf2: [UInt8] = [13, 10, 13, 10]
         for index in 0...requests.count {
+            let responseStart = offset
             let headEnd = try #require(find(crlf2, from: offset)) + 4
             let headText = String(decoding: stream[offset..<headEnd], as: UTF8.self)
             var lines = headText.components(separatedBy: "\r\n").filter { !$0.isEmpty }
@@ -188,19 +194,26 @@ struct ServerMultipartSplitTests {
                 let end = try #require(find(crlf2, from: headEnd + position)) - headEnd
                 let header = String(decoding: body[position..<end], as: UTF8.self)
                 #expect(header.hasPrefix("\r\n--\(boundary)\r\n"))
-                // The padding line without its CRLF (which is one Character in Swift).
-                let paddingLine = MultipartByterangesEncoder.paddingField.replacingOccurrences(of: "\r\n", with: "")
-                let isPadded = header.hasSuffix("\r\n" + paddingLine)
-                let unpaddedEnd = end - (isPadded ? MultipartByterangesEncoder.paddingField.utf8.count : 0)
-                #expect(isPadded == MultipartByterangesEncoder.straddles(headerEnd: headEnd + unpaddedEnd, alignment: 1024))
-                #expect(!MultipartByterangesEncoder.straddles(headerEnd: headEnd + end, alignment: 1024))
+                let lastLine = header.components(separatedBy: "\r\n").last ?? ""
+                let isPadded = lastLine.wholeMatch(of: /X-Padding: 0+/) != nil
+                let padLength = isPadded ? lastLine.utf8.count + 2 : 0
+                let unpaddedEnd = end - padLength
+                // Read origins: the connection's first byte, this response's head, its body.
+                let origins = [0, responseStart, headEnd]
+                #expect(isPadded == origins.contains { MultipartByterangesEncoder.straddles(headerEnd: headEnd + unpaddedEnd - $0, alignment: 1024) })
+                for origin in origins {
+                    #expect(!MultipartByterangesEncoder.straddles(headerEnd: headEnd + end - origin, alignment: 1024))
+                }
                 if isPadded { padded += 1 }
                 position = end + 4 + range.length
             }
             let expected = ranges.map { Array(data[$0.range]) }
             for k in 10...20 {
-                let cuts = Self.alignedCuts(bodyStreamOffset: headEnd, bodyLength: body.count, k: k)
-                #expect(ElectronDataSplitter.read(body, boundary: boundary, expected: expected, cuts: cuts) == .complete, "request \(index), k = \(k)")
+                for origin in [headEnd, headEnd - responseStart, 0] {
+                    let cuts = Self.alignedCuts(bodyStreamOffset: origin, bodyLength: body.count, k: k)
+                    #expect(ElectronDataSplitter.read(body, boundary: boundary, expected: expected, cuts: cuts) == .complete,
+                            "request \(index), k = \(k), reads from \(origin) bytes before the body")
+                }
             }
         }
         #expect(offset == stream.count)

@@ -10,17 +10,21 @@ public struct MultipartByterangesEncoder: Sendable {
     public let partContentType: String
     public let totalSize: Int
     public let ranges: [ByteRange]
-    /// Parts whose header carries ``paddingField`` (empty: none), set by ``alignHeaderEnds(bodyStreamOffset:alignment:)``.
-    public private(set) var paddedParts: [Bool] = []
+    /// Digits of the padding field of each part (0: none; empty: no part is padded), set by
+    /// ``alignHeaderEnds(readOrigins:alignment:)``.
+    public private(set) var paddingDigits: [Int] = []
 
-    /// The alignment ``alignHeaderEnds(bodyStreamOffset:alignment:)`` uses by default: every
+    /// The alignment ``alignHeaderEnds(readOrigins:alignment:)`` uses by default: every
     /// 2^k-aligned offset with k ≥ 10 is a multiple of it.
     public static let headerEndAlignment = 1024
 
-    /// An extra part-header field that moves the end of a part header by its length. RFC 9110
-    /// §14.6 lets a part carry header fields besides Content-Type and Content-Range; clients
-    /// ignore ones they do not know (electron-updater ignores all of them).
-    public static let paddingField = "X-Padding: 0\r\n"
+    /// An extra part-header field that moves the end of a part header by its length:
+    /// `X-Padding: 0…0` with `digits` zeros. RFC 9110 §14.6 lets a part carry header fields
+    /// besides Content-Type and Content-Range; clients ignore ones they do not know
+    /// (electron-updater ignores all of them).
+    public static func paddingField(digits: Int) -> String {
+        "X-Padding: " + String(repeating: "0", count: digits) + "\r\n"
+    }
 
     public init(boundary: String, partContentType: String, totalSize: Int, ranges: [ByteRange]) {
         self.boundary = boundary
@@ -34,7 +38,8 @@ public struct MultipartByterangesEncoder: Sendable {
 
     /// The bytes that precede part `index`'s data.
     public func partHeader(_ index: Int) -> [UInt8] {
-        let padding = paddedParts.isEmpty || !paddedParts[index] ? "" : Self.paddingField
+        let digits = paddingDigits.isEmpty ? 0 : paddingDigits[index]
+        let padding = digits == 0 ? "" : Self.paddingField(digits: digits)
         return Array("\r\n--\(boundary)\r\nContent-Type: \(partContentType)\r\nContent-Range: \(ranges[index].contentRange(totalSize: totalSize))\r\n\(padding)\r\n".utf8)
     }
 
@@ -47,34 +52,43 @@ public struct MultipartByterangesEncoder: Sendable {
     }
 
     /// Pads part headers so that no header's closing `\r\n\r\n` straddles a multiple of
-    /// `alignment` in the connection's byte stream, when the body's first byte is byte
-    /// `bodyStreamOffset` of that stream (response heads and earlier responses on the same
-    /// connection included).
+    /// `alignment` counted from any of `readOrigins`: body offsets (negative ones lie before
+    /// the body: the response head's start, the connection's first byte) from which a
+    /// client's reads may proceed in fixed steps.
     ///
-    /// electron-updater's multipart parser (its `DataSplitter`) loses a part whose header end
+    /// electron-updater's multipart reader (its `DataSplitter`) loses a part whose header end
     /// is split between two reads: it searches the next read for `\r\n\r\n` from its start
-    /// only, desynchronises and the update falls back to a full download. Reads of a client
-    /// that has fallen behind end at 2^k-aligned stream offsets (64 KiB under Node), so a
-    /// header end never straddling one makes those reads harmless. Replaces earlier padding.
-    public mutating func alignHeaderEnds(bodyStreamOffset: Int, alignment: Int = Self.headerEndAlignment) {
-        precondition(alignment >= 8, "the alignment must leave room for the padding")
-        let padLength = Self.paddingField.utf8.count
-        paddedParts = Array(repeating: false, count: ranges.count)
-        var position = bodyStreamOffset
+    /// only, desynchronises and the update falls back to a full download. A client that has
+    /// fallen behind the server reads in fixed steps (64 KiB under Node) from where it fell
+    /// behind: the body's start when the response head came in a read of its own, the head's
+    /// start when head and body arrived together. Header ends that never straddle a 2^k step
+    /// (k ≥ 10) from those origins make such reads harmless. Replaces earlier padding.
+    public mutating func alignHeaderEnds(readOrigins: [Int], alignment: Int = Self.headerEndAlignment) {
+        precondition(alignment >= 64, "the alignment must leave room for the padding")
+        paddingDigits = Array(repeating: 0, count: ranges.count)
+        var position = 0
         for index in ranges.indices {
-            var headerLength = partHeader(index).count
-            if Self.straddles(headerEnd: position + headerLength - 4, alignment: alignment) {
-                paddedParts[index] = true
-                headerLength += padLength
+            let plain = partHeader(index).count
+            var length = plain
+            if readOrigins.contains(where: { Self.straddles(headerEnd: position + length - 4 - $0, alignment: alignment) }) {
+                // The shortest padding field (14 bytes and up) that clears every origin.
+                var digits = 1
+                while true {
+                    length = plain + Self.paddingField(digits: digits).utf8.count
+                    if !readOrigins.contains(where: { Self.straddles(headerEnd: position + length - 4 - $0, alignment: alignment) }) { break }
+                    digits += 1
+                }
+                paddingDigits[index] = digits
             }
-            position += headerLength + ranges[index].length
+            position += length + ranges[index].length
         }
     }
 
-    /// True when the four bytes `\r\n\r\n` starting at stream offset `headerEnd` would be cut
-    /// by a multiple of `alignment` (a cut after their first, second or third byte).
+    /// True when the four bytes `\r\n\r\n` starting at offset `headerEnd` (counted from a
+    /// read origin) would be cut by a multiple of `alignment` (after their first, second or
+    /// third byte).
     public static func straddles(headerEnd: Int, alignment: Int) -> Bool {
-        let remainder = headerEnd % alignment
+        let remainder = ((headerEnd % alignment) + alignment) % alignment
         return remainder > alignment - 4
     }
 

@@ -127,30 +127,47 @@ struct BodyPlan: Sendable {
     }
 
     /// Where a write that starts at body position `start` and should hold about `limit`
-    /// bytes ends. Never inside a literal (a multipart part header or the closing delimiter),
-    /// and never right after a part header: a part header always goes out in the same write
-    /// as the first bytes of its data, so no read of a client can end inside it unless the
-    /// network splits the write. A block that starts with a part header takes it whole and up
-    /// to `limit` bytes of the data after it.
-    func blockEnd(from start: Int, limit: Int) -> Int {
-        precondition(start < length && limit > 0)
-        var end = min(start + limit, length)
+    /// bytes ends.
+    ///
+    /// * Never inside a literal (a multipart part header or the closing delimiter), and never
+    ///   right after a part header: a part header always goes out in the same write as the
+    ///   first bytes of its data.
+    /// * Where it can, at a multiple of `step` bytes of the body: a client that catches up
+    ///   with the server reads up to a write's end and, falling behind again, reads on in
+    ///   fixed steps from there; ends on `step` multiples keep those reads in step with the
+    ///   body's start, which ``MultipartByterangesEncoder/alignHeaderEnds(readOrigins:alignment:)``
+    ///   keeps clear of part header ends.
+    ///
+    /// A block that starts with a part header takes it whole and up to `limit` bytes of the
+    /// data after it.
+    func blockEnd(from start: Int, limit: Int, step: Int = 1024) -> Int {
+        precondition(start < length && limit > 0 && step > 0)
+        let end = min(start + limit, length)
         guard end < length else { return end }
-        // The segment the cut falls in, or the one that ends exactly at it.
+        // The aligned cuts at or below `end`, from the top.
+        var candidate = end - end % step
+        while candidate > start {
+            if isAllowedCut(candidate) { return candidate }
+            candidate -= step
+        }
+        if isAllowedCut(end) { return end }
+        // No aligned cut: just before the literal the cut falls in or after.
         let index = segmentIndex(at: end - 1)
-        let segment = segments[index]
-        let segmentEnd = starts[index] + segment.length
-        if segment.isLiteral {
-            // Inside a literal, or right after one (data always follows a literal that is not
-            // the last segment): cut before the literal instead.
-            end = starts[index]
-            if end <= start {
-                // The block starts at this literal: take it and data after it.
-                let next = index + 1
-                end = segmentEnd + min(limit, next < segments.count ? segments[next].length : 0)
-            }
+        if segments[index].isLiteral {
+            let literalStart = starts[index]
+            if literalStart > start { return literalStart }
+            // The block starts at this literal: take it and data after it.
+            let next = index + 1
+            return starts[index] + segments[index].length + min(limit, next < segments.count ? segments[next].length : 0)
         }
         return end
+    }
+
+    /// A write may end at `position` unless the byte before it belongs to a literal (the cut
+    /// would fall inside a part header or right after one).
+    private func isAllowedCut(_ position: Int) -> Bool {
+        guard position > 0 && position < length else { return true }
+        return !segments[segmentIndex(at: position - 1)].isLiteral
     }
 
     /// Reads body bytes `start ..< end` into a new buffer. Runs on a thread-pool thread
@@ -181,28 +198,31 @@ struct BodyPlan: Sendable {
     }
 }
 
-/// A body whose client stopped reading: the connection stayed unwritable for the send timeout.
-struct SendTimeoutError: Error, CustomStringConvertible {
-    var description: String { "the client stopped reading (send timeout)" }
+/// A body whose connection closed while it waited for the client to read (the client left,
+/// or stopped reading for the send timeout).
+struct ConnectionClosedError: Error, CustomStringConvertible {
+    var description: String { "the connection closed while the body was being sent" }
 }
 
 /// Streams a ``BodyPlan`` to a response, one block at a time, each read only when the
-/// connection can take it.
+/// connection has taken the previous one.
 ///
-/// Blocks start at ``initialBlockSize`` and double up to `blockSize` while the client keeps
-/// up; whenever the connection's write buffer is full the streamer waits for it to drain and
-/// starts again from the small size. A slow client thus holds at most one small block of this
-/// process's memory (plus what the kernel buffers), a fast one gets large reads. A client that
-/// keeps the connection unwritable for `sendTimeout` is disconnected.
+/// A block is read only when less than half of the previous one is still on its way to the
+/// socket, so a response holds at most one and a half blocks. Blocks start at
+/// ``initialBlockSize`` and double up to `blockSize` while the socket keeps up; a wait longer
+/// than ``slowWait`` (a client slower than the disk) starts again from the small size. A slow
+/// client thus holds about 100 KiB of this process's memory (plus what the kernel buffers); a
+/// fast one gets large reads. The send timeout itself is enforced by ``ServeConnectionHandler``.
 struct BodyStreamer: Sendable {
     static let defaultBlockSize = 1 << 20
     static let initialBlockSize = 64 << 10
     /// Bodies up to this size are read without a trip to the thread pool.
     static let inlineLimit = 64 << 10
+    /// A wait for the socket longer than this marks a client slower than the disk.
+    static let slowWait = Duration.milliseconds(20)
 
     let pool: NIOThreadPool
     let blockSize: Int
-    let sendTimeout: TimeAmount
 
     func stream(_ plan: BodyPlan, from source: any ByteSource, to writer: inout any ResponseBodyWriter,
                 connection: ServeConnection?, sent: @Sendable (Int) -> Void) async throws {
@@ -217,10 +237,20 @@ struct BodyStreamer: Sendable {
         } else {
             var position = 0
             var limit = min(Self.initialBlockSize, blockSize)
+            // What the socket had taken before this body: the body's bytes it has not taken
+            // yet are `position - (completed - base)` (give or take this response's head).
+            let base = connection?.bytesCompleted ?? 0
             while position < plan.length {
-                if let connection, !connection.isWritable {
-                    limit = min(Self.initialBlockSize, blockSize)
-                    guard await connection.waitUntilWritable(timeout: sendTimeout) else { throw SendTimeoutError() }
+                var grow = true
+                if let connection, position - (connection.bytesCompleted - base) > limit / 2 {
+                    // More than half a block is still on its way to the socket: wait. A long
+                    // wait means a client slower than the disk: go on with small blocks.
+                    let waitStarted = ContinuousClock.now
+                    guard await connection.waitUntilCompleted(atLeast: base + position - limit / 2) else { throw ConnectionClosedError() }
+                    if ContinuousClock.now - waitStarted > Self.slowWait {
+                        limit = min(Self.initialBlockSize, blockSize)
+                        grow = false
+                    }
                 }
                 let start = position
                 let end = plan.blockEnd(from: start, limit: limit)
@@ -228,7 +258,7 @@ struct BodyStreamer: Sendable {
                 try await writer.write(buffer)
                 sent(buffer.readableBytes)
                 position = end
-                limit = min(limit * 2, blockSize)
+                if grow { limit = min(limit * 2, blockSize) }
             }
         }
         try await writer.finish(nil)

@@ -162,9 +162,9 @@ final class ServerCore: Sendable {
         self.root = root
         self.store = store
         catalog = ReleaseCatalog(root: root)
-        streamer = BodyStreamer(pool: .singleton, blockSize: configuration.blockSize,
-                                sendTimeout: .seconds(Int64(configuration.sendTimeoutSeconds)))
-        connections = ServeConnections(limit: configuration.maxConnections)
+        streamer = BodyStreamer(pool: .singleton, blockSize: configuration.blockSize)
+        connections = ServeConnections(limit: configuration.maxConnections,
+                                       sendTimeout: .seconds(Int64(configuration.sendTimeoutSeconds)))
         digestPool = NIOThreadPool(numberOfThreads: 1)
         digestPool.start()
         catalog.refresh(maxAge: 0)
@@ -493,10 +493,11 @@ final class ServerCore: Sendable {
     }
 
     /// Pads the part headers of a multipart body so that none ends across a 1 KiB-aligned
-    /// offset of the connection's byte stream (electron-updater's parser loses such a part,
-    /// docs/HTTP-SERVER.md). The body starts after the bytes already written on the
-    /// connection and this response's head, whose Content-Length depends on the padding:
-    /// repeated until the head's length is stable (a digit more in Content-Length is rare).
+    /// step counted from where a client's reads may start (electron-updater's parser loses
+    /// such a part, docs/HTTP-SERVER.md): the body's start, the response head's start, and
+    /// the connection's first byte (bytes already written on it plus this head). The head's
+    /// Content-Length depends on the padding: repeated until the head's length is stable (a
+    /// digit more in Content-Length is rare).
     static func alignHeaderEnds(_ encoder: inout MultipartByterangesEncoder, status: HTTPResponse.Status, headers: HTTPFields,
                                 connection: ServeConnection) {
         let before = connection.bytesWritten
@@ -507,7 +508,7 @@ final class ServerCore: Sendable {
             let length = ResponseHeadLength.of(status: status, fields: fields, serverName: serverName)
             if length == headLength { return }
             headLength = length
-            encoder.alignHeaderEnds(bodyStreamOffset: before + headLength)
+            encoder.alignHeaderEnds(readOrigins: [0, -headLength, -(before + headLength)])
         }
     }
 

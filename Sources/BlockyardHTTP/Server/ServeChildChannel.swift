@@ -17,7 +17,7 @@ struct ServeChildChannel: ServerChildChannel {
             channel.closeFuture.whenComplete { [connections] _ in connections.closed(channel) }
         }
         do {
-            try channel.pipeline.syncOperations.addHandler(ServeConnectionHandler(connection), position: .first)
+            try channel.pipeline.syncOperations.addHandler(ServeConnectionHandler(connection, sendTimeout: connections.sendTimeout), position: .first)
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }

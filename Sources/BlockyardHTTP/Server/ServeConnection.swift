@@ -2,87 +2,88 @@ import Foundation
 import NIOCore
 import Synchronization
 
-/// One accepted connection of `blockyard serve`, as seen at its socket: how many bytes have been
-/// written to it (so a response can place its multipart part headers relative to the
-/// connection's byte stream, see ``MultipartByterangesEncoder/alignHeaderEnds(bodyStreamOffset:alignment:)``)
-/// and whether it can take more bytes now (so a body is read from disk only when the client
-/// is reading: a slow client holds at most one small block).
+/// One accepted connection of `blockyard serve`, as seen at its socket: how many bytes have
+/// been written to it (so a response knows where its head starts in the connection's byte
+/// stream, see ``MultipartByterangesEncoder/alignHeaderEnds(readOrigins:alignment:)``), and how
+/// many of them the socket has not taken yet (so a body is read from disk only as fast as the
+/// client reads it: a slow client holds at most one block of this process's memory).
 ///
 /// Updated by ``ServeConnectionHandler`` on the channel's event loop; read from the tasks that
 /// answer its requests.
 final class ServeConnection: Sendable {
     private struct State {
-        var writable = true
+        var written = 0
+        var completed = 0
+        var lastProgress = NIODeadline.now()
         var closed = false
-        var nextWaiter = 0
-        var waiters: [Int: CheckedContinuation<Bool, Never>] = [:]
+        var waiters: [(target: Int, continuation: CheckedContinuation<Bool, Never>)] = []
     }
 
-    private let written = Atomic<Int>(0)
     private let state = Mutex(State())
-    private let eventLoop: any EventLoop
-
-    init(eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
-    }
 
     /// Bytes handed to the socket so far: response heads and bodies of every response on this
     /// connection. Complete for earlier responses once the next request has arrived (an
     /// HTTP/1.1 client sends it after reading the previous response).
-    var bytesWritten: Int { written.load(ordering: .acquiring) }
+    var bytesWritten: Int { state.withLock { $0.written } }
 
-    /// Whether the socket's write buffer is below its high watermark.
-    var isWritable: Bool { state.withLock { $0.writable && !$0.closed } }
+    /// Bytes of this connection the socket has taken so far (monotonic).
+    var bytesCompleted: Int { state.withLock { $0.completed } }
 
-    /// Waits until the socket can take more bytes. False when the connection closed, or
-    /// stayed unwritable for `timeout` (a client that stopped reading).
-    func waitUntilWritable(timeout: TimeAmount) async -> Bool {
+    /// Waits until the socket has taken at least `target` bytes of this connection in all (at
+    /// once when it has). False when the connection closed first, e.g. by the send timeout.
+    func waitUntilCompleted(atLeast target: Int) async -> Bool {
         await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let waiter: Int? = state.withLock { s in
-                if s.closed || s.writable { return nil }
-                let id = s.nextWaiter
-                s.nextWaiter += 1
-                s.waiters[id] = continuation
-                return id
+            let answer: Bool? = state.withLock { s in
+                if s.closed { return false }
+                if s.completed >= target { return true }
+                s.waiters.append((target, continuation))
+                return nil
             }
-            guard let waiter else {
-                continuation.resume(returning: isWritable)
-                return
-            }
-            eventLoop.scheduleTask(in: timeout) { [self] in
-                state.withLock { $0.waiters.removeValue(forKey: waiter) }?.resume(returning: false)
-            }
+            if let answer { continuation.resume(returning: answer) }
         }
     }
 
-    func didWrite(_ count: Int) {
-        _ = written.add(count, ordering: .releasing)
+    /// The handler passed `count` bytes towards the socket.
+    func didEnqueue(_ count: Int) {
+        state.withLock { s in
+            if s.written == s.completed { s.lastProgress = .now() }
+            s.written += count
+        }
     }
 
-    func setWritable(_ writable: Bool) {
+    /// The socket took `count` bytes written earlier (or the write failed).
+    func didComplete(_ count: Int) {
         let ready: [CheckedContinuation<Bool, Never>] = state.withLock { s in
-            s.writable = writable
-            guard writable else { return [] }
-            defer { s.waiters.removeAll() }
-            return Array(s.waiters.values)
+            s.completed += count
+            s.lastProgress = .now()
+            let completed = s.completed
+            let ready = s.waiters.filter { completed >= $0.target }.map(\.continuation)
+            s.waiters.removeAll { completed >= $0.target }
+            return ready
         }
         for waiter in ready { waiter.resume(returning: true) }
+    }
+
+    /// Whether bytes have waited for the socket without any progress for `timeout`.
+    func isStalled(for timeout: TimeAmount) -> Bool {
+        state.withLock { $0.written > $0.completed && NIODeadline.now() - $0.lastProgress > timeout }
     }
 
     func didClose() {
         let waiting: [CheckedContinuation<Bool, Never>] = state.withLock { s in
             s.closed = true
             defer { s.waiters.removeAll() }
-            return Array(s.waiters.values)
+            return s.waiters.map(\.continuation)
         }
         for waiter in waiting { waiter.resume(returning: false) }
     }
 }
 
 /// The first handler of a connection's pipeline (next to the socket): counts the bytes written
-/// and reports writability changes to its ``ServeConnection``. With `refuse` set (the server is
-/// at its connection limit) it answers `503 Service Unavailable` and closes instead, without
-/// reading the request.
+/// and the bytes the socket took (write completions) for its ``ServeConnection``, and closes
+/// the connection when bytes have waited for the socket without progress for the send timeout
+/// (a client that stopped reading). With no connection (the server is at its connection limit)
+/// it answers `503 Service Unavailable` and closes instead, without reading the request.
 final class ServeConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -93,26 +94,39 @@ final class ServeConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         + "Retry-After: 1\r\nConnection: close\r\n\r\n503 Service Unavailable: too many connections\n"
 
     let connection: ServeConnection?
+    let sendTimeout: TimeAmount
+    private var watchdog: RepeatedTask?
 
     /// - Parameter connection: the connection's state; nil to refuse the connection.
-    init(_ connection: ServeConnection?) {
+    init(_ connection: ServeConnection?, sendTimeout: TimeAmount) {
         self.connection = connection
+        self.sendTimeout = sendTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if connection == nil && context.channel.isActive { refuse(context) }
+        if context.channel.isActive { start(context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if connection == nil { refuse(context) }
+        start(context)
         context.fireChannelActive()
     }
 
-    private func refuse(_ context: ChannelHandlerContext) {
-        let buffer = context.channel.allocator.buffer(string: Self.refusal)
-        // A few bytes into an empty socket buffer: written by the flush, before the close.
-        context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
-        context.close(promise: nil)
+    private func start(_ context: ChannelHandlerContext) {
+        guard let connection else {
+            let buffer = context.channel.allocator.buffer(string: Self.refusal)
+            // A few bytes into an empty socket buffer: written by the flush, before the close.
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+            context.close(promise: nil)
+            return
+        }
+        guard watchdog == nil else { return }
+        let channel = context.channel
+        let timeout = sendTimeout
+        let period = TimeAmount.nanoseconds(max(TimeAmount.milliseconds(250).nanoseconds, timeout.nanoseconds / 4))
+        watchdog = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            if connection.isStalled(for: timeout) { channel.close(promise: nil) }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -121,18 +135,27 @@ final class ServeConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        connection?.didWrite(unwrapOutboundIn(data).readableBytes)
-        context.write(data, promise: promise)
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        connection?.setWritable(context.channel.isWritable)
-        context.fireChannelWritabilityChanged()
+        guard let connection else {
+            context.write(data, promise: promise)
+            return
+        }
+        let count = unwrapOutboundIn(data).readableBytes
+        connection.didEnqueue(count)
+        let written = promise ?? context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenComplete { _ in connection.didComplete(count) }
+        context.write(data, promise: written)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        watchdog?.cancel()
+        watchdog = nil
         connection?.didClose()
         context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        watchdog?.cancel()
+        watchdog = nil
     }
 }
 
@@ -150,10 +173,13 @@ final class ServeConnections: Sendable {
 
     /// Most connections served at once; further ones get a 503 and are closed.
     let limit: Int
+    /// How long bytes may wait for a client that stopped reading before its connection is closed.
+    let sendTimeout: TimeAmount
     private let state = Mutex(State())
 
-    init(limit: Int) {
+    init(limit: Int, sendTimeout: TimeAmount) {
         self.limit = limit
+        self.sendTimeout = sendTimeout
     }
 
     /// Registers an accepted connection; nil when the server is at its limit.
@@ -163,7 +189,7 @@ final class ServeConnections: Sendable {
                 s.refused += 1
                 return nil
             }
-            let connection = ServeConnection(eventLoop: channel.eventLoop)
+            let connection = ServeConnection()
             s.open[ObjectIdentifier(channel)] = connection
             s.peakSinceTrim = max(s.peakSinceTrim, s.open.count)
             return connection
