@@ -8,7 +8,7 @@ struct AgentRepairCommand: ParsableCommand {
         abstract: "Rebuild a missing, broken or newer-format state.json from what is installed.",
         discussion: """
             Other commands refuse (exit 65) a state directory whose state.json is
-            missing, unreadable or of a newer format, rather than taking it for a fresh
+            missing, broken or of a newer format, rather than taking it for a fresh
             install. repair hashes the file or bundle at install_path and records it as
             installed, with the version from --installed-version, else from the old
             state.json's record, a backup or the feed's channel file whose SHA-512s
