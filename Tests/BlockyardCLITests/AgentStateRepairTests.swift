@@ -135,4 +135,39 @@ struct AgentStateRepairTests {
         #expect(try feed.agentJSON("install", state)["status"] as? String == "installed")
         #expect(AgentFeed.read(installPath) == v2)
     }
+
+    @Test func bundleVersionFromTheFeedOrABackup() throws {
+        let feed = try AgentFeed("agent-state-bundle")
+        let weights = AgentVersions.base(400_000)
+        let weights2 = AgentVersions.edit(weights, at: 100_000, count: 8_000, seed: 43)
+        let config = Array(#"{"hidden_size": 64}"#.utf8)
+        let v1 = [("model.safetensors", weights), ("config.json", config)]
+        try feed.publish("1.0.0", v1)
+        try feed.publish("1.1.0", [("model.safetensors", weights2), ("config.json", config)])
+        try feed.serve()
+        let bundle = feed.dir.path("models/llm")
+        for (name, bytes) in v1 { _ = try feed.write("models/llm/\(name)", bytes) }
+        let state = feed.dir.path("state")
+        _ = try feed.agentJSON("init", state, ["--feed", feed.feedURL, "--install-path", bundle, "--kind", "bundle",
+                                               "--installed-version", "1.0.0"])
+        _ = try feed.agentJSON("download", state)
+        _ = try feed.agentJSON("install", state)
+        #expect(AgentFeed.read(bundle + "/model.safetensors") == weights2)
+
+        // 1.1.0 is installed and is the feed's latest: found by the channel file's SHA-512s.
+        try FileManager.default.removeItem(atPath: state + "/state.json")
+        #expect(try feed.agent("status", state).status == 65)
+        let fromFeed = try feed.agentJSON("repair", state)
+        #expect(fromFeed["installed"] as? String == "1.1.0")
+        #expect(fromFeed["version_source"] as? String == "feed")
+
+        // Someone put 1.0.0's files back by hand and state.json is lost again: the backup of
+        // 1.0.0 the install kept has the same SHA-512s.
+        _ = try feed.write("models/llm/model.safetensors", weights)
+        try FileManager.default.removeItem(atPath: state + "/state.json")
+        let fromBackup = try feed.agentJSON("repair", state)
+        #expect(fromBackup["installed"] as? String == "1.0.0")
+        #expect(fromBackup["version_source"] as? String == "backup")
+        #expect(try feed.agentJSON("check", state)["update_available"] as? Bool == true)
+    }
 }
