@@ -35,6 +35,10 @@ public final class Agent: @unchecked Sendable {
     public init(stateDirectory: String) throws(AgentError) {
         let stateDirectory = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
         self.stateDirectory = stateDirectory
+        config = try Self.readConfig(stateDirectory: stateDirectory)
+    }
+
+    static func readConfig(stateDirectory: String) throws(AgentError) -> AgentConfig {
         let path = stateDirectory + "/config.json"
         guard FileManager.default.fileExists(atPath: path) else {
             throw AgentError(.missingInput, "\(path) does not exist: run `blockyard agent init --state \(stateDirectory) --feed URL --install-path PATH` first")
@@ -42,7 +46,13 @@ public final class Agent: @unchecked Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw AgentError(.io, "\(path): cannot read it")
         }
-        config = try AgentConfig.decode(Array(data), path: path)
+        return try AgentConfig.decode(Array(data), path: path)
+    }
+
+    /// Reads `config.json` again: another process may have changed it since this agent was
+    /// opened (called with the lock held, so that a change is never based on a stale copy).
+    func reloadConfig() throws(AgentError) {
+        config = try Self.readConfig(stateDirectory: stateDirectory)
     }
 
     /// Creates a state directory: `config.json`, and `state.json` with a new staging id and the
@@ -54,11 +64,7 @@ public final class Agent: @unchecked Sendable {
         if FileManager.default.fileExists(atPath: configPath) {
             throw AgentError(.cannotCreate, "\(configPath) already exists: use `agent configure` to change it")
         }
-        do {
-            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw AgentError(.cannotCreate, "\(stateDirectory): cannot create the state directory")
-        }
+        try InstallLocation.check(config.installPath, kind: config.kind, stateDirectory: stateDirectory)
         var state = AgentState()
         if let stagingID {
             guard StagingRule.position(uuid: stagingID) != nil else {
@@ -80,6 +86,12 @@ public final class Agent: @unchecked Sendable {
             state.record("adopt", version: installedVersion, "\(config.installPath) recorded as installed")
         } else if exists {
             throw AgentError(.usage, "\(config.installPath) exists: give its version with --installed-version (or remove it to install from the feed)")
+        }
+        // Everything is checked: only now is anything created.
+        do {
+            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw AgentError(.cannotCreate, "\(stateDirectory): cannot create the state directory")
         }
         let encoder = AgentState.encoder
         try FileOperations.writeAtomically(Array((try? encoder.encode(state)) ?? Data()), to: stateDirectory + "/state.json")
@@ -120,16 +132,18 @@ public final class Agent: @unchecked Sendable {
 
     // MARK: - State
 
+    /// Reads `state.json`. A missing, unreadable or newer-format file is refused (never taken
+    /// for a fresh install): `agent repair` rebuilds it from what is installed.
     func loadState() throws(AgentError) -> AgentState {
         guard let data = FileManager.default.contents(atPath: statePath) else {
-            if !FileManager.default.fileExists(atPath: statePath) { return AgentState() }
+            if !FileManager.default.fileExists(atPath: statePath) {
+                throw AgentError(.invalidData, "\(statePath) is missing, so what is installed at \(config.installPath), the staging id "
+                                 + "and the history are unknown: run `blockyard agent repair --state \(stateDirectory)` to rebuild it "
+                                 + "from what is installed")
+            }
             throw AgentError(.io, "\(statePath): cannot read it")
         }
-        do {
-            return try JSONDecoder().decode(AgentState.self, from: data)
-        } catch {
-            throw AgentError(.invalidData, "\(statePath): not a valid agent state (\(error))")
-        }
+        return try AgentState.decode(Array(data), path: statePath, repair: "blockyard agent repair --state \(stateDirectory)")
     }
 
     func saveState(_ state: AgentState) throws(AgentError) {
@@ -162,9 +176,10 @@ public final class Agent: @unchecked Sendable {
         }
     }
 
-    /// Synchronous variant of ``locked(_:_:)``.
-    func lockedSync<T>(_ operation: String, _ body: (inout AgentState) throws(AgentError) -> T) throws(AgentError) -> T {
-        let lock = try AgentLock(path: lockPath, operation: operation)
+    /// Synchronous variant of ``locked(_:_:)``; `wait`: seconds to wait for another operation
+    /// to finish (for quick settings changes).
+    func lockedSync<T>(_ operation: String, wait: Double = 0, _ body: (inout AgentState) throws(AgentError) -> T) throws(AgentError) -> T {
+        let lock = try AgentLock(path: lockPath, operation: operation, wait: wait)
         defer { withExtendedLifetime(lock) {} }
         var state = try lockedState()
         do {
@@ -179,6 +194,7 @@ public final class Agent: @unchecked Sendable {
 
     /// The state, with an interrupted operation finished (the lock is held).
     private func lockedState() throws(AgentError) -> AgentState {
+        try reloadConfig()
         var state = try loadState()
         try recover(&state)
         return state
@@ -191,6 +207,10 @@ public final class Agent: @unchecked Sendable {
     }
 
     // MARK: - Status, skip, configure
+
+    /// How long `skip` and `configure` wait for another operation to finish before failing
+    /// with exit 75 / 409 (two settings changes at once both succeed).
+    static let settingsWait = 2.0
 
     /// Everything the agent knows, without changing anything (an interrupted operation is
     /// finished first if no other process is working on the state).
@@ -217,7 +237,7 @@ public final class Agent: @unchecked Sendable {
         guard SemanticVersion(version) != nil else {
             throw AgentError(.usage, "skip: \(version.debugDescription) is not a semantic version")
         }
-        return try lockedSync("skip") { (state: inout AgentState) throws(AgentError) -> AgentConfig in
+        return try lockedSync("skip", wait: Self.settingsWait) { (state: inout AgentState) throws(AgentError) -> AgentConfig in
             if !config.skipVersions.contains(version) { config.skipVersions.append(version) }
             try saveConfig()
             if let available = state.available, SemanticVersion(available.version) == SemanticVersion(version), available.isOffered {
@@ -229,13 +249,38 @@ public final class Agent: @unchecked Sendable {
         }
     }
 
-    /// Applies `KEY=VALUE` assignments (all or none) and saves `config.json`.
+    /// Applies `KEY=VALUE` assignments (all or none) and saves `config.json`: `agent configure`
+    /// on this machine, which may change every key. A new `install_path` or `kind` is checked
+    /// as `agent init` checks it (``InstallLocation``); while a version is installed, a new
+    /// `install_path` must hold that version (the installed file or bundle was moved there).
     public func configure(_ assignments: [String]) throws(AgentError) -> AgentConfig {
-        try lockedSync("configure") { (state: inout AgentState) throws(AgentError) -> AgentConfig in
-            var updated = config
+        try applyConfiguration { (updated: inout AgentConfig) throws(AgentError) in
             for assignment in assignments { try updated.configure(assignment) }
+        }
+    }
+
+    /// Sets keys from a JSON object: the REST API's `configure`, which may change only
+    /// ``AgentConfig/remoteKeys``; a body naming any other known key is refused as a whole.
+    public func configure(json: [String: Any]) throws(AgentError) -> AgentConfig {
+        let refused = AgentConfig.refusedRemotely(json.keys)
+        guard refused.isEmpty else { throw AgentError(.usage, AgentConfig.remoteRefusal(refused)) }
+        return try applyConfiguration { (updated: inout AgentConfig) throws(AgentError) in
+            for key in json.keys.sorted() { try updated.set(key, to: json[key]!) }
+        }
+    }
+
+    private func applyConfiguration(_ change: (inout AgentConfig) throws(AgentError) -> Void) throws(AgentError) -> AgentConfig {
+        try lockedSync("configure", wait: Self.settingsWait) { (state: inout AgentState) throws(AgentError) -> AgentConfig in
+            var updated = config
+            try change(&updated)
             if updated.kind != config.kind && state.installed != nil {
                 throw AgentError(.usage, "configure: kind cannot change while a version is installed")
+            }
+            if updated.installPath != config.installPath || updated.kind != config.kind {
+                try InstallLocation.check(updated.installPath, kind: updated.kind, stateDirectory: stateDirectory)
+            }
+            if updated.installPath != config.installPath {
+                try relocate(&state, from: config.installPath, to: updated.installPath, kind: updated.kind)
             }
             let changed = AgentConfig.keys.filter { AgentJSON.encode(updated.value(of: $0)) != AgentJSON.encode(config.value(of: $0)) }
             config = updated
@@ -248,11 +293,37 @@ public final class Agent: @unchecked Sendable {
         }
     }
 
-    /// Sets keys from a JSON object (the REST API's `configure`).
-    public func configure(json: [String: Any]) throws(AgentError) -> AgentConfig {
-        var assignments: [String] = []
-        for key in json.keys.sorted() { assignments.append("\(key)=\(AgentJSON.encode(json[key]!))") }
-        return try configure(assignments)
+    /// Checks a new install path against what is installed: it must hold the installed version
+    /// (moved there), or, with nothing installed, not exist (as `agent init` without
+    /// `--installed-version`).
+    private func relocate(_ state: inout AgentState, from old: String, to new: String, kind: AgentConfig.Kind) throws(AgentError) {
+        guard let installed = state.installed else {
+            if FileOperations.exists(new) {
+                throw InstallLocation.refused("\(new) exists, but no version is installed: remove it to install there from the feed "
+                                              + "(an existing file or bundle is adopted by `agent init --installed-version`)")
+            }
+            return
+        }
+        guard FileOperations.exists(new) else {
+            throw InstallLocation.refused("\(new) does not exist, but \(installed.version) is installed at \(old): move it there first")
+        }
+        let files = try Self.installedFiles(at: new, kind: kind)
+        guard Self.sameContent(files, installed.files, kind: kind) else {
+            throw InstallLocation.refused("\(new) does not hold the installed version \(installed.version) (its SHA-512 differs from "
+                                          + "what was installed at \(old))")
+        }
+        state.installed?.files = files
+    }
+
+    /// Whether hashed files are the recorded ones: for a file, the same content (the name may
+    /// differ); for a bundle, the same names and contents.
+    static func sameContent(_ files: [AgentFile], _ recorded: [AgentFile], kind: AgentConfig.Kind) -> Bool {
+        switch kind {
+        case .file:
+            return files.count == 1 && recorded.count == 1 && files[0].sha512 == recorded[0].sha512 && files[0].size == recorded[0].size
+        case .bundle:
+            return files.sorted { $0.name < $1.name } == recorded.sorted { $0.name < $1.name }
+        }
     }
 
     // MARK: - Progress

@@ -21,15 +21,25 @@ import NIOCore
 /// ```
 ///
 /// Every POST needs `Authorization: Bearer <token>` (the token file's first line), compared
-/// in constant time. Errors are JSON `{"error": …, "kind": …}` with 400 (bad request),
-/// 401, 404, 409 (another operation is running), 422 (nothing to install, bad data), 502 (the
-/// feed failed) or 500.
+/// in constant time. Request bodies are at most ``bodyLimit`` bytes (413 otherwise, whether
+/// the size is announced by `Content-Length` or found while reading a chunked body); the
+/// endpoints that take a body want `Content-Type: application/json` (415 otherwise) and a
+/// JSON object (400 otherwise). `configure` changes only ``AgentConfig/remoteKeys`` (403 for
+/// any other key, naming them in `"refused"`). Errors are JSON `{"error": …, "kind": …}` with
+/// 400 (bad request), 401, 403, 404, 405, 409 (another operation is running), 413, 415, 422
+/// (nothing to install, bad data), 502 (the feed failed) or 500.
 public final class AgentServer: Sendable {
     public let agent: Agent
     let token: [UInt8]
     let host: String
     let port: Int
     let jobs = BackgroundJobs()
+
+    /// The largest request body accepted (64 KiB: settings and a version fit many times over).
+    public static let bodyLimit = 64 * 1024
+
+    /// The POST endpoints whose body is read (a JSON object).
+    static let bodyEndpoints: Set<String> = ["skip-version", "configure"]
 
     public init(agent: Agent, token: String, host: String = "127.0.0.1", port: Int) throws(AgentError) {
         guard token.utf8.count >= 16 else { throw AgentError(.usage, "the API token must be at least 16 characters") }
@@ -100,6 +110,9 @@ public final class AgentServer: Sendable {
         guard path.hasPrefix("/api/updates/") else {
             return Self.error(.notFound, "not found", kind: "not-found")
         }
+        if let length = request.headers[.contentLength], let size = UInt64(length), size > UInt64(Self.bodyLimit) {
+            return Self.tooLarge()
+        }
         let endpoint = String(path.dropFirst("/api/updates/".count))
         let reads: Set<String> = ["status", "changelog"]
         let writes: Set<String> = ["check", "download", "install", "rollback", "skip-version", "configure"]
@@ -116,6 +129,19 @@ public final class AgentServer: Sendable {
             return Self.error(.notFound, "no endpoint /api/updates/\(endpoint)", kind: "not-found")
         }
         var request = request
+        var bodyBytes: [UInt8] = []
+        if method == .post {
+            do {
+                bodyBytes = Array(try await request.collectBody(upTo: Self.bodyLimit).readableBytesView)
+            } catch is NIOTooManyBytesError {
+                return Self.tooLarge()
+            } catch {
+                return Self.error(.badRequest, "cannot read the request body: \(error)", kind: "usage")
+            }
+            if Self.bodyEndpoints.contains(endpoint), let refusal = Self.contentTypeRefusal(request.headers[.contentType]) {
+                return Self.error(.unsupportedMediaType, refusal, kind: "usage")
+            }
+        }
         do {
             let agent = try reloaded()
             switch endpoint {
@@ -139,13 +165,19 @@ public final class AgentServer: Sendable {
             case "rollback":
                 return Self.json(.ok, AgentReportJSON.encode(try agent.rollback()))
             case "skip-version":
-                let body = try await Self.jsonBody(&request)
+                let body = try Self.jsonObject(bodyBytes)
                 guard let version = body["version"] as? String else {
                     return Self.error(.badRequest, "expected {\"version\": \"X.Y.Z\"}", kind: "usage")
                 }
                 return Self.json(.ok, AgentReportJSON.encode(ConfigJSON(config: try agent.skip(version))))
             case "configure":
-                let body = try await Self.jsonBody(&request)
+                let body = try Self.jsonObject(bodyBytes)
+                let refused = AgentConfig.refusedRemotely(body.keys)
+                guard refused.isEmpty else {
+                    let text = "{\"error\": \(AgentJSON.string(AgentConfig.remoteRefusal(refused))), \"kind\": \"forbidden\", "
+                        + "\"refused\": \(AgentJSON.encode(refused))}"
+                    return Self.json(.forbidden, text)
+                }
                 return Self.json(.ok, AgentReportJSON.encode(ConfigJSON(config: try agent.configure(json: body))))
             default:
                 return Self.error(.notFound, "not found", kind: "not-found")
@@ -179,13 +211,35 @@ public final class AgentServer: Sendable {
 
     struct BadBody: Error { let message: String }
 
-    static func jsonBody(_ request: inout Request) async throws -> [String: Any] {
-        let buffer = try await request.collectBody(upTo: 64 * 1024)
-        let bytes = Data(buffer.readableBytesView)
-        guard let object = try? JSONSerialization.jsonObject(with: bytes), let dictionary = object as? [String: Any] else {
-            throw BadBody(message: "the body must be a JSON object")
+    /// The body as a JSON object.
+    static func jsonObject(_ bytes: [UInt8]) throws(BadBody) -> [String: Any] {
+        guard !bytes.isEmpty else { throw BadBody(message: "the body is empty: expected a JSON object") }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes))
+        } catch {
+            throw BadBody(message: "the body is not valid JSON: expected a JSON object")
         }
+        guard let dictionary = object as? [String: Any] else { throw BadBody(message: "the body must be a JSON object") }
         return dictionary
+    }
+
+    /// Why a body of this `Content-Type` is refused (nil: it is `application/json`, with no
+    /// charset or UTF-8).
+    static func contentTypeRefusal(_ contentType: String?) -> String? {
+        let expected = "the body must be JSON sent as Content-Type: application/json"
+        guard let contentType else { return "\(expected) (the request has no Content-Type)" }
+        let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard parts.first == "application/json" else { return "\(expected), not \(contentType)" }
+        for parameter in parts.dropFirst() where parameter.hasPrefix("charset=") {
+            let charset = parameter.dropFirst("charset=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            if charset != "utf-8" && charset != "utf8" { return "\(expected) in UTF-8, not \(contentType)" }
+        }
+        return nil
+    }
+
+    static func tooLarge() -> Response {
+        error(.contentTooLarge, "the request body is larger than \(bodyLimit) bytes", kind: "too-large")
     }
 
     static func json(_ status: HTTPResponse.Status, _ text: String, headers: HTTPFields = HTTPFields()) -> Response {

@@ -11,6 +11,8 @@ import Foundation
 /// plus the ones an agent needs to know what it is updating (`install_path`, `kind`,
 /// `platform`, `file`, `health_cmd`, `allow_downgrade`). Every value is validated with a
 /// message that names the key; unknown keys are refused (a typo must not be ignored).
+/// Only ``remoteKeys`` can be changed over the REST API; `install_path` follows
+/// ``InstallLocation``'s rules.
 public struct AgentConfig: Equatable, Sendable {
     /// A single file (an installer, an AppImage, a model file) or a bundle (a directory whose
     /// files are the release's files).
@@ -168,7 +170,11 @@ public struct AgentConfig: Equatable, Sendable {
             publicKey = text
         case "install_path":
             let text = try string(allowNull: false)!
-            guard !text.isEmpty else { throw bad("a path") }
+            do {
+                try InstallLocation.checkSyntax(text)
+            } catch {
+                throw AgentError(.usage, "config: \(error.message)")
+            }
             installPath = text
         case "kind":
             let text = try string(allowNull: false)!

@@ -5,11 +5,17 @@ import Foundation
 final class AgentLock {
     private let fd: Int32
 
-    /// Takes the lock or fails at once with ``AgentError/Kind/locked``.
-    init(path: String, operation: String) throws(AgentError) {
+    /// Takes the lock, waiting up to `wait` seconds for another operation to finish (quick
+    /// settings changes wait; long operations fail at once), else fails with
+    /// ``AgentError/Kind/locked``.
+    init(path: String, operation: String, wait: Double = 0) throws(AgentError) {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw AgentError(.cannotCreate, "\(path): cannot open the lock file (\(String(cString: strerror(errno))))")
+        }
+        let deadline = Date().addingTimeInterval(wait)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 && Date() < deadline {
+            usleep(5_000)
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""

@@ -121,7 +121,10 @@ public struct AgentEvent: Codable, Equatable, Sendable {
 
 /// `state.json`: everything the agent knows besides its configuration.
 public struct AgentState: Codable, Equatable, Sendable {
-    public var format = 1
+    /// The format version this agent writes and reads; a newer one is refused.
+    public static let currentFormat = 1
+
+    public var format = Self.currentFormat
     /// The per-install staging id (a UUID), created once; decides staged rollouts.
     public var stagingID: String
     public var installed: InstalledVersion?
@@ -142,6 +145,31 @@ public struct AgentState: Codable, Equatable, Sendable {
         case stagingID = "staging_id"
         case lastError = "last_error"
         case failedVersions = "failed_versions"
+    }
+
+    /// Parses `state.json` at `path`: a file without a format version, with an unknown or newer
+    /// one, or that does not decode is refused, naming `repair` (the command that rebuilds it).
+    static func decode(_ bytes: [UInt8], path: String, repair: String) throws(AgentError) -> AgentState {
+        let object = try? JSONSerialization.jsonObject(with: Data(bytes))
+        guard let dictionary = object as? [String: Any] else {
+            throw AgentError(.invalidData, "\(path): not a valid agent state (not a JSON object): run `\(repair)` to rebuild it from what is installed")
+        }
+        guard let number = dictionary["format"] as? NSNumber, !AgentJSON.isBool(number), let found = Int(exactly: number.doubleValue) else {
+            throw AgentError(.invalidData, "\(path): not a valid agent state (it has no format version): run `\(repair)` to rebuild it from what is installed")
+        }
+        if found > currentFormat {
+            throw AgentError(.invalidData, "the agent state \(path) has format version \(found), but this blockyard reads only up to "
+                             + "version \(currentFormat); upgrade blockyard, or run `\(repair)` to rebuild it from what is installed "
+                             + "(the newer file is kept beside it)")
+        }
+        guard found == currentFormat else {
+            throw AgentError(.invalidData, "\(path): unknown format version \(found): run `\(repair)` to rebuild it from what is installed")
+        }
+        do {
+            return try JSONDecoder().decode(AgentState.self, from: Data(bytes))
+        } catch {
+            throw AgentError(.invalidData, "\(path): not a valid agent state (\(error)): run `\(repair)` to rebuild it from what is installed")
+        }
     }
 
     /// The most events kept in ``history``.

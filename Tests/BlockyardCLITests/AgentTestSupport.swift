@@ -94,3 +94,78 @@ enum AgentVersions {
         return out
     }
 }
+
+/// One HTTP/1.1 exchange over a plain socket to 127.0.0.1, byte for byte as given (a huge
+/// `Content-Length` with no body, a chunked body), so tests see what any client sees. Blocking,
+/// with a receive timeout: no answer within it is a failure, not a hang.
+enum AgentRawHTTP {
+    struct Response {
+        var status: Int
+        var head: String
+        var body: String
+        var json: [String: Any]? { try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] }
+    }
+
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    static func exchange(port: Int, _ bytes: [UInt8], timeoutSeconds: Int = 15) throws -> Response {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket() failed") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { throw Failure(description: "cannot connect to 127.0.0.1:\(port)") }
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            // The server may answer (413) and stop reading before everything is sent.
+            if n <= 0 { break }
+            sent += n
+        }
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        func headEnd() -> Int? {
+            guard received.count >= 4 else { return nil }
+            for i in 0...(received.count - 4) where received[i] == 13 && received[i + 1] == 10 && received[i + 2] == 13 && received[i + 3] == 10 {
+                return i + 4
+            }
+            return nil
+        }
+        while true {
+            if let end = headEnd() {
+                let head = String(decoding: received[..<end], as: UTF8.self)
+                let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                if received.count >= end + length {
+                    let statusLine = head.split(separator: "\r\n").first ?? ""
+                    let parts = statusLine.split(separator: " ")
+                    guard parts.count >= 2, let status = Int(parts[1]) else { throw Failure(description: "bad status line \(statusLine)") }
+                    return Response(status: status, head: head, body: String(decoding: received[end..<(end + length)], as: UTF8.self))
+                }
+            }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw Failure(description: "no complete response within \(timeoutSeconds) s (errno \(errno)); got \(received.count) bytes") }
+            if n == 0 { throw Failure(description: "the connection was closed after \(received.count) bytes of response") }
+            received.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    /// A request: the head (with `Host`, and `Authorization` when `token` is given), then `body`.
+    static func request(_ method: String, _ path: String, port: Int, token: String?, headers: [String] = [],
+                        body: [UInt8] = []) -> [UInt8] {
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
+        if let token { text += "Authorization: Bearer \(token)\r\n" }
+        for header in headers { text += header + "\r\n" }
+        return Array((text + "\r\n").utf8) + body
+    }
+}

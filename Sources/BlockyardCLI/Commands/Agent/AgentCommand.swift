@@ -22,17 +22,20 @@ struct AgentCommand: ParsableCommand {
               blockyard agent check --state st
               blockyard agent download --state st && blockyard agent install --state st
               blockyard agent rollback --state st
+              blockyard agent repair --state st
               blockyard agent serve --state st --port 8091 --token-file token
 
             EXIT CODES
               0 success (also: nothing to do), 1 a check failed (SHA-512, signature,
-              health check), 64 usage or bad configuration value, 65 bad metadata,
-              66 nothing to install/roll back or missing input, 73 cannot create,
-              74 network or disk error, 75 another agent operation is running
+              health check), 64 usage or bad configuration value, 65 bad metadata
+              or a broken config.json, or a missing, broken or newer-format
+              state.json (`agent repair` rebuilds it), 66 nothing to install/roll
+              back or missing input, 73 cannot create, 74 network or disk error,
+              75 another agent operation is running
             """,
         subcommands: [AgentInitCommand.self, AgentStatusCommand.self, AgentCheckCommand.self, AgentDownloadCommand.self,
                       AgentInstallCommand.self, AgentRollbackCommand.self, AgentSkipCommand.self,
-                      AgentConfigureCommand.self, AgentChangelogCommand.self, AgentServeCommand.self])
+                      AgentConfigureCommand.self, AgentChangelogCommand.self, AgentRepairCommand.self, AgentServeCommand.self])
 }
 
 /// Options every agent subcommand takes.

@@ -12,6 +12,10 @@ struct AgentInitCommand: ParsableCommand {
             existing install path is adopted as --installed-version (its files are
             hashed); without one, the first `agent download` + `agent install`
             installs the latest version. Any config.json key can be given with --set.
+            The install path must be in an existing directory, must not be / or a
+            symbolic link, must be a file (kind file) or a directory (kind bundle) if
+            it exists, and must lie outside the state directory (`agent configure`
+            checks a new one the same way).
 
             EXAMPLES
               blockyard agent init --state st --feed http://127.0.0.1:8080/ \\
@@ -25,7 +29,7 @@ struct AgentInitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The feed URL (electron-builder generic provider url).", valueName: "URL"))
     var feed: String
 
-    @Option(help: ArgumentHelp("The installed file or bundle directory.", valueName: "PATH"))
+    @Option(help: ArgumentHelp("The installed file or bundle directory (relative: to the current directory).", valueName: "PATH"))
     var installPath: String
 
     @Option(help: "What is installed: a file, or a bundle directory.")

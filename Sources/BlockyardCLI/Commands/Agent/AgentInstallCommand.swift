@@ -85,6 +85,16 @@ struct AgentConfigureCommand: ParsableCommand {
             as JSON when it is JSON, else as text. Without assignments, prints the
             configuration.
 
+            install_path is checked as `agent init` checks it: an absolute, normalized
+            path (not /), in an existing directory, not a symbolic link, a file for kind
+            file and a directory for kind bundle, outside the state directory. While a
+            version is installed, the new path must hold it (moved there); with nothing
+            installed, it must not exist yet.
+
+            Only this command changes feed, public_key, install_path, kind, platform,
+            file, health_cmd, allow_downgrade and last_check: the REST API (`agent
+            serve`) refuses them (403).
+
             EXAMPLES
               blockyard agent configure --state st auto_download=true update_channel=beta
               blockyard agent configure --state st 'skip_versions=["1.2.0"]' health_cmd=null

@@ -11,7 +11,11 @@ struct AgentServeCommand: ParsableCommand {
             POST /api/updates/check, /download (background; progress in status),
                  /install, /rollback, /skip-version {"version":…}, /configure {KEY: VALUE}
             POST requests need `Authorization: Bearer TOKEN`, TOKEN being the first line
-            of --token-file (at least 16 characters). Every second the checker looks
+            of --token-file (at least 16 characters). Bodies: at most 64 KiB (413),
+            Content-Type: application/json (415), a JSON object (400). /configure
+            changes only auto_check, auto_download, auto_install, update_channel,
+            skip_versions, backup_count and check_interval_s; any other key is
+            refused (403) and nothing changes. Every second the checker looks
             whether check_interval_s has passed since last_check and, if auto_check is
             on, checks; then downloads (auto_download) and installs (auto_install).
             Stop with Ctrl-C or SIGTERM.
