@@ -4,6 +4,7 @@ import BlockyardIO
 import BlockyardRelease
 import BlockyardTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// The update client against servers that try to take more than they should: credentials
@@ -100,6 +101,35 @@ struct ClientHardeningTests {
         #expect(f.outDigest() == nil)
         // Refused from the channel file alone: neither blockmap nor artifact was asked for.
         #expect(server.requests.map(\.0.path) == ["/latest-linux.yml"])
+    }
+
+    @Test func negativeSizeIsBadMetadata() async throws {
+        let f = try Self.fixture(blockmap: false)
+        try Self.claim(size: "-5", in: f)
+        let server = try ScriptedHTTPServer(root: f.feedRoot) { _ in .normal }
+        let error = await ClientFailureTests.failure(f.options(feed: server.baseURL))
+        #expect(error?.kind == .invalidData)
+        #expect(f.leftovers().isEmpty)
+        #expect(server.requests.map(\.0.path) == ["/latest-linux.yml"])
+    }
+
+    /// The installed file's chunking (run while the blockmap downloads) polls its
+    /// cancellation flag inside the loop: once set, it stops within a window and throws.
+    @Test func chunkingStopsOnceCancelled() throws {
+        let dir = try TemporaryDirectory("blockyard-chunk-cancel")
+        let size = 64 << 20
+        let path = try dir.write("big.bin", VectorInputs.randomBytes(seed: 9, count: size))
+        let seen = Mutex(0)
+        #expect(throws: CancellationError.self) {
+            _ = try BlockmapGenerator.chunk(path: path, progress: { n in seen.withLock { $0 += n } },
+                                            isCancelled: { seen.withLock { $0 } > 0 })
+        }
+        // Stopped after a few windows (one per worker at most), not at the end of the file.
+        #expect(seen.withLock { $0 } < size / 2)
+        // Cancelled before it starts: nothing is read.
+        #expect(throws: CancellationError.self) {
+            _ = try BlockmapGenerator.generate(path: path, isCancelled: { true })
+        }
     }
 
     @Test func sizeTheBlockmapDoesNotAddUpToIsBadMetadata() async throws {
