@@ -198,6 +198,7 @@ struct ReleaseCommandTests {
             #expect(seconds < 20, "\(name): \(seconds) s")
             // Socket buffers hold a few MB; a client reading on would take the full 256 MiB.
             #expect(sent < most, "\(name): the server sent \(sent) bytes")
+            print("release verify \(name): exit \(run.status) after \(String(format: "%.2f", seconds)) s, \(sent) bytes sent by the server")
         }
         #expect(try verify("missing/x").0.status == 66)
     }
