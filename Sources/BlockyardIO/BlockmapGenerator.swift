@@ -13,17 +13,23 @@ public enum BlockmapGenerator {
     public static var defaultThreads: Int { min(8, max(2, ProcessInfo.processInfo.activeProcessorCount)) }
 
     /// Blockmap of `path` (any readable input, `-` for stdin).
+    /// - Parameter isCancelled: polled between blocks (every few MiB); once it returns true
+    ///   the work stops and `CancellationError` is thrown.
     public static func generate(path: String, compat: BlockmapCompat = .electronBuilder,
                                 threads: Int = defaultThreads,
-                                progress: ((Int) -> Void)? = nil) throws -> BlockmapResult {
+                                progress: ((Int) -> Void)? = nil,
+                                isCancelled: (() -> Bool)? = nil) throws -> BlockmapResult {
         if let mapped = try mapIfLarge(path) {
-            let run = ParallelBlockmapper(file: mapped, progress: progress).run(threads: threads)
+            let mapper = ParallelBlockmapper(file: mapped, progress: progress, isCancelled: isCancelled)
+            let run = mapper.run(threads: threads)
+            if mapper.wasCancelled { throw CancellationError() }
             return BlockmapResult(blockmap: blockmap(run.sizes, run.checksums, run.endsWithZeroChunk, compat),
                                   size: mapped.size, sha512: run.sha512.finalize())
         }
         var builder = BlockmapBuilder(compat: compat)
         let input = try FileInput(path: path)
         try input.forEachBlock { block in
+            if isCancelled?() == true { throw CancellationError() }
             builder.update(block)
             progress?(block.count)
         }
@@ -33,15 +39,19 @@ public enum BlockmapGenerator {
     /// The blockmap of a seed, for planning: the same chunks and checksums as
     /// ``generate(path:compat:threads:progress:)`` without the whole-file SHA-512, which a
     /// planner does not need (on two cores this saves about a third of the time on large
-    /// files). Small files and streams go through ``BlockmapBuilder`` as usual.
+    /// files). Small files and streams go through ``BlockmapBuilder`` as usual. `isCancelled`
+    /// as for ``generate(path:compat:threads:progress:isCancelled:)``.
     public static func chunk(path: String, compat: BlockmapCompat = .electronBuilder,
                              threads: Int = defaultThreads,
-                             progress: ((Int) -> Void)? = nil) throws -> (blockmap: Blockmap, size: Int) {
+                             progress: ((Int) -> Void)? = nil,
+                             isCancelled: (() -> Bool)? = nil) throws -> (blockmap: Blockmap, size: Int) {
         if let mapped = try mapIfLarge(path) {
-            let run = ParallelBlockmapper(file: mapped, digest: false, progress: progress).run(threads: threads)
+            let mapper = ParallelBlockmapper(file: mapped, digest: false, progress: progress, isCancelled: isCancelled)
+            let run = mapper.run(threads: threads)
+            if mapper.wasCancelled { throw CancellationError() }
             return (blockmap(run.sizes, run.checksums, run.endsWithZeroChunk, compat), mapped.size)
         }
-        let result = try generate(path: path, compat: compat, threads: threads, progress: progress)
+        let result = try generate(path: path, compat: compat, threads: threads, progress: progress, isCancelled: isCancelled)
         return (result.blockmap, result.size)
     }
 

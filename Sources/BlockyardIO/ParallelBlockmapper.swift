@@ -32,6 +32,10 @@ final class ParallelBlockmapper: @unchecked Sendable {
     private let windowCount: Int
     private let sha512 = SHA2Hasher(.sha512)
     private let progress: ((Int) -> Void)?
+    private let isCancelled: (() -> Bool)?
+    /// Set (under `condition`) once `isCancelled` answered true: every worker stops after
+    /// its current task, and the results are incomplete.
+    private var cancelled = false
     private let condition = NSCondition()
 
     // Scheduler state, guarded by `condition`.
@@ -55,9 +59,12 @@ final class ParallelBlockmapper: @unchecked Sendable {
     /// against a seed does not).
     private let digest: Bool
 
-    init(file: MappedFile, digest: Bool = true, progress: ((Int) -> Void)?) {
+    /// - Parameter isCancelled: polled before each task (a window of at most 4 MiB); once it
+    ///   returns true the run stops early and ``wasCancelled`` is true.
+    init(file: MappedFile, digest: Bool = true, progress: ((Int) -> Void)?, isCancelled: (() -> Bool)? = nil) {
         self.file = file
         self.progress = progress
+        self.isCancelled = isCancelled
         self.digest = digest
         windowCount = (file.size + Self.windowSize - 1) / Self.windowSize
         if !digest { shaNext = windowCount }
@@ -69,6 +76,13 @@ final class ParallelBlockmapper: @unchecked Sendable {
 
     deinit { checksums.deallocate() }
 
+    /// Whether the run stopped early because `isCancelled` said so (its results are empty).
+    var wasCancelled: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return cancelled
+    }
+
     /// Runs the computation on `threads` workers (the caller's thread is one of them).
     /// Returns the chunk sizes and checksums (without app-builder's zero chunk) and the
     /// SHA-512 hasher, not yet finalized, so embedded mode can continue it over the tail.
@@ -78,6 +92,7 @@ final class ParallelBlockmapper: @unchecked Sendable {
         }
         work()
         helpers.forEach { $0.join() }
+        if cancelled { return ([], [], false, sha512) }
         var sizes: [Int] = []
         sizes.reserveCapacity(cuts.count)
         var previous = 0
@@ -92,10 +107,14 @@ final class ParallelBlockmapper: @unchecked Sendable {
     private func work() {
         condition.lock()
         while true {
-            if isComplete {
+            if isComplete || cancelled {
                 condition.broadcast()
                 condition.unlock()
                 return
+            }
+            if isCancelled?() == true {
+                cancelled = true
+                continue
             }
             guard let task = nextTask() else {
                 condition.wait()

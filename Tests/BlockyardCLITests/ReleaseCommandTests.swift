@@ -137,6 +137,72 @@ struct ReleaseCommandTests {
         #expect(missing.status == 66)
     }
 
+    /// Issue #20 item 2: `release verify URL` reads the channel file and its signature as
+    /// `update` does, within 16 MiB and 64 KiB, and stops reading as soon as a body passes
+    /// that (an endless body grew the process to 8.6 GB before).
+    @Test func verifyOverHTTPReadsWithinTheLimits() throws {
+        let dir = try TemporaryDirectory("release-verify-http")
+        let cwd = dir.url.path
+        try dir.write("app.bin", VectorInputs.randomBytes(seed: 4, count: 100_000))
+        #expect(try CommandRunner.run(["key", "generate", "--out", "k.key"], currentDirectory: cwd).status == 0)
+        let created = try CommandRunner.run(["release", "create", "--version", "1.0.0", "--out", "site", "--sign", "k.key",
+                                             "--platform", "linux", "app.bin"], currentDirectory: cwd)
+        try #require(created.status == 0, "\(created.stderr)")
+        let channel = Array(try Data(contentsOf: URL(fileURLWithPath: dir.path("site/latest-linux.yml"))))
+        let signature = Array(try Data(contentsOf: URL(fileURLWithPath: dir.path("site/latest-linux.yml.sig"))))
+
+        // /CASE/latest-linux.yml and its .sig, answered per case; "endless" bodies stop at
+        // 256 MiB so that a client without a limit cannot hang the test.
+        let server = try LoopbackHTTPServer { request, connection in
+            let parts = request.path.split(separator: "/").map(String.init)
+            guard parts.count == 2 else { connection.writeHead(404, ["Content-Length": "0"]); return 404 }
+            let isSignature = parts[1].hasSuffix(".sig")
+            func send(_ bytes: [UInt8]) -> Int {
+                connection.writeHead(200, ["Content-Length": String(bytes.count)])
+                connection.write(bytes)
+                return 200
+            }
+            func endless(contentLength: Int?) -> Int {
+                connection.writeHead(200, contentLength.map { ["Content-Length": String($0)] } ?? [:])
+                let block = [UInt8](repeating: UInt8(ascii: "a"), count: 1 << 16)
+                var sent = 0
+                while sent < 256 << 20, connection.write(block) { sent += block.count }
+                return 200
+            }
+            switch (parts[0], isSignature) {
+            case ("endless", false): return endless(contentLength: nil)
+            case ("endless-sig", true): return endless(contentLength: nil)
+            case ("huge-sig", true): return endless(contentLength: 50_000_000)
+            case (_, false): return send(channel)
+            case (_, true): return send(signature)
+            }
+        }
+        func verify(_ name: String) throws -> (CommandRunner.Output, seconds: Double, sent: Int) {
+            let before = server.bytesSent
+            let started = Date()
+            let run = try CommandRunner.run(["release", "verify", "\(server.baseURL)/\(name)/latest-linux.yml",
+                                             "--public-key", "k.key.pub"], currentDirectory: cwd)
+            return (run, Date().timeIntervalSince(started), server.bytesSent - before)
+        }
+
+        let good = try verify("good")
+        #expect(good.0.status == 0, "\(good.0.stderr)")
+        #expect(good.0.stdout.hasPrefix("latest-linux.yml: OK, version 1.0.0"))
+
+        for (name, message, most) in [("endless", "more than the 16777216 bytes accepted", 64 << 20),
+                                      ("endless-sig", "more than the 65536 bytes accepted", 16 << 20),
+                                      ("huge-sig", "is 50000000 bytes, more than the 65536 accepted", 16 << 20)] {
+            let (run, seconds, sent) = try verify(name)
+            #expect(run.status == 65, "\(name): exit \(run.status): \(run.stderr.prefix(500))")
+            #expect(run.stderr.contains(message), "\(name): \(run.stderr.prefix(500))")
+            #expect(seconds < 20, "\(name): \(seconds) s")
+            // Socket buffers hold a few MB; a client reading on would take the full 256 MiB.
+            #expect(sent < most, "\(name): the server sent \(sent) bytes")
+            print("release verify \(name): exit \(run.status) after \(String(format: "%.2f", seconds)) s, \(sent) bytes sent by the server")
+        }
+        #expect(try verify("missing/x").0.status == 66)
+    }
+
     @Test func createErrorsAndPlatformOverride() throws {
         let dir = try TemporaryDirectory("release-cli-errors")
         let cwd = dir.url.path

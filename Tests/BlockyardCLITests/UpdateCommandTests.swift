@@ -191,10 +191,97 @@ struct UpdateCommandTests {
         #expect(missing.status == 66, "\(missing.stderr)")
     }
 
+    /// Issue #20 item 5: an error while the installed file is still being chunked (the
+    /// blockmap refused with 403, an embedded blockmap of 0 bytes) ends with its documented
+    /// exit code every time: the chunking is cancelled and waited for, so no chunking thread
+    /// is still running while the process exits (before, the release binary crashed in 5–12
+    /// of 12 runs; the debug binary in about 1 of 10).
+    @Test func earlyErrorsWhileChunkingExitWithTheirCodeEveryTime() throws {
+        let feed = try Feed(variant: "insert100", size: 8)
+        // Big enough that chunking is still running when the metadata error comes.
+        let big = try feed.dir.write("big.bin", VectorInputs.randomBytes(seed: 5, count: 96 << 20))
+        // nginx's worker (not root) cannot read the blockmap: 403.
+        #expect(chmod(feed.site + "/" + Feed.artifact + ".blockmap", 0) == 0)
+        // The beta channel claims an embedded blockmap of 0 bytes.
+        let latest = try String(contentsOfFile: feed.site + "/latest-linux.yml", encoding: .utf8)
+        let beta = latest.replacingOccurrences(of: "size: \(feed.new.count)\n", with: "size: \(feed.new.count)\n  blockMapSize: 0\n")
+        try #require(beta != latest)
+        try beta.write(toFile: feed.site + "/beta-linux.yml", atomically: true, encoding: .utf8)
+        let nginx = try NginxServer(root: feed.site)
+        for (channel, code, message) in [("latest", Int32(74), "HTTP 403"), ("beta", Int32(65), "blockMapSize 0")] {
+            var codes: [Int32] = []
+            for _ in 0..<20 {
+                let run = try CommandRunner.run(["update", "--feed", nginx.baseURL + "/", "--installed", big, "--out", feed.out(),
+                                                 "--channel", channel, "--platform", "linux", "--arch", "x64"])
+                codes.append(run.status)
+                #expect(run.stderr.contains(message), "\(channel): \(run.stderr.prefix(2000))")
+            }
+            #expect(codes.allSatisfy { $0 == code }, "\(channel): exit codes \(codes)")
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: feed.dir.url.path)
+        #expect(!names.contains { $0.hasPrefix("out-") || $0.contains("blockyard-") })
+    }
+
+    /// Issue #20 item 10: a refused connection fails each attempt at once; the retries follow
+    /// the documented backoff (0.25 s doubling: about 8 s for the default 5), then exit 74
+    /// with the reason. It took 67 s before (each attempt waited out the connect timeout).
+    @Test func refusedConnectionFailsWithinTheBackoff() throws {
+        let dir = try TemporaryDirectory("blockyard-update-refused")
+        let installed = try dir.write("installed.bin", [1, 2, 3])
+        let port = try NginxServer.freePort()
+        let started = Date()
+        let run = try CommandRunner.run(["update", "--feed", "http://127.0.0.1:\(port)/", "--installed", installed,
+                                         "--out", dir.path("out.bin"), "--platform", "linux"])
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(run.status == 74)
+        #expect(run.stderr.contains("connection refused"), "\(run.stderr)")
+        #expect(run.stderr.contains("gave up after 6 attempts"), "\(run.stderr)")
+        #expect(elapsed < 20, "took \(elapsed) s")
+        // The backoff was waited (0.25 + 0.5 + 1 + 2 + 4 s, ±25 %), not skipped.
+        #expect(elapsed > 5, "took \(elapsed) s")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.url.path) == ["installed.bin"])
+    }
+
+    /// Issue #20 item 4: after a redirect to another origin (here another port), credential
+    /// headers and `--secret-header`s are not sent; other headers are.
+    @Test func credentialsDoNotFollowARedirectToAnotherOrigin() throws {
+        let dir = try TemporaryDirectory("blockyard-update-redirect")
+        let installed = try dir.write("installed.bin", [1, 2, 3])
+        let other = try LoopbackHTTPServer { _, connection in
+            connection.writeHead(404, ["Content-Length": "0"])
+            return 404
+        }
+        let first = try LoopbackHTTPServer { request, connection in
+            connection.writeHead(302, ["Location": other.baseURL + request.target, "Content-Length": "0"])
+            return 302
+        }
+        let run = try CommandRunner.run(["update", "--feed", first.baseURL + "/", "--installed", installed,
+                                         "--out", dir.path("out.bin"), "--platform", "linux",
+                                         "--header", "Private-Token: token-t", "--header", "Authorization: Bearer token-a",
+                                         "--secret-header", "X-Api-Key: token-k", "--header", "X-Trace: kept"])
+        #expect(run.status == 66, "\(run.stderr)")
+        let asked = try #require(first.requests.first?.0)
+        #expect(asked.headers["private-token"] == "token-t")
+        #expect(asked.headers["authorization"] == "Bearer token-a")
+        #expect(asked.headers["x-api-key"] == "token-k")
+        let redirected = try #require(other.requests.first?.0)
+        #expect(redirected.path == asked.path)
+        #expect(redirected.headers["private-token"] == nil)
+        #expect(redirected.headers["authorization"] == nil)
+        #expect(redirected.headers["x-api-key"] == nil)
+        #expect(redirected.headers["x-trace"] == "kept")
+        // A malformed --secret-header is a usage error that does not echo the value.
+        let bad = try CommandRunner.run(["update", "--feed", first.baseURL + "/", "--installed", installed,
+                                         "--out", dir.path("out.bin"), "--secret-header", "token-without-name"])
+        #expect(bad.status == 64)
+        #expect(!bad.stderr.contains("token-without-name"))
+    }
+
     @Test func help() throws {
         let help = try CommandRunner.run(["update", "--help"])
         #expect(help.status == 0)
         #expect(help.stdout.contains("EXAMPLES"))
+        #expect(help.stdout.contains("--secret-header"))
         #expect(help.stdout.split(separator: "\n").allSatisfy { $0.count < 80 })
     }
 }

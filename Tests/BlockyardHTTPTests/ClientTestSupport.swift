@@ -113,18 +113,10 @@ struct AccessLogLine {
 }
 
 /// A scripted HTTP/1.1 server on 127.0.0.1 for the failure cases no real server produces on
-/// demand: answers chosen per request, including broken ones. One thread per connection,
-/// `Connection: close` on every response.
+/// demand: answers chosen per request, including broken ones. Built on
+/// ``LoopbackHTTPServer``: one thread per connection, `Connection: close` on every response.
 final class ScriptedHTTPServer: @unchecked Sendable {
-    struct Request: Sendable {
-        let index: Int
-        let method: String
-        let target: String
-        let path: String
-        let headers: [String: String]
-        var range: String? { headers["range"] }
-        var rangeCount: Int { range.map { $0.split(separator: ",").count } ?? 0 }
-    }
+    typealias Request = LoopbackHTTPServer.Request
 
     enum Reply: Sendable {
         /// As nginx: 200 without Range, 206 for one range, multipart for several.
@@ -146,118 +138,47 @@ final class ScriptedHTTPServer: @unchecked Sendable {
         case slow(Double)
         /// The normal answer, its body sent in pieces of `bytes` every `seconds`.
         case trickle(bytes: Int, seconds: Double)
+        /// `302 Found` to this URL (absolute, or relative to the request).
+        case redirect(String)
     }
 
-    let port: Int
     private let files: [String: [UInt8]]
     private let handler: @Sendable (Request) -> Reply
-    private let listener: Int32
-    private let lock = NSLock()
-    private var count = 0
-    private var sent = 0
-    private var log: [(Request, Int)] = []
-    private var stopped = false
+    private var server: LoopbackHTTPServer!
 
     /// - Parameter files: URL path (`/releases/2.0.0/x.bin`) → content.
     init(files: [String: [UInt8]], handler: @escaping @Sendable (Request) -> Reply) throws {
         self.files = files
         self.handler = handler
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var yes: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, len) == 0 && listen(fd, 64) == 0 && getsockname(fd, $0, &len) == 0
-            }
-        }
-        guard ok else {
-            close(fd)
-            throw CocoaError(.featureUnsupported)
-        }
-        listener = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
-        let thread = Thread { [self] in acceptLoop() }
-        thread.start()
-    }
-
-    deinit { stop() }
-
-    var baseURL: String { "http://127.0.0.1:\(port)" }
-
-    func stop() {
-        lock.lock()
-        let wasStopped = stopped
-        stopped = true
-        lock.unlock()
-        if !wasStopped {
-            shutdown(listener, Int32(SHUT_RDWR))
-            close(listener)
+        server = try LoopbackHTTPServer { [weak self] request, connection in
+            guard let self else { return 0 }
+            return respond(connection, request, handler(request))
         }
     }
 
+    var port: Int { server.port }
+    var baseURL: String { server.baseURL }
+    func stop() { server.stop() }
     /// Bytes written to sockets (headers and bodies), all responses together.
-    var bytesSent: Int { lock.withLock { sent } }
+    var bytesSent: Int { server.bytesSent }
     /// Requests received in arrival order, with the status each was answered with (0: the
     /// connection was dropped).
-    var requests: [(Request, Int)] { lock.withLock { log }.sorted { $0.0.index < $1.0.index } }
-
-    private func acceptLoop() {
-        while true {
-            let client = accept(listener, nil, nil)
-            if client < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            let thread = Thread { [self] in serve(client) }
-            thread.start()
-        }
-    }
-
-    private func serve(_ fd: Int32) {
-        defer { close(fd) }
-        var buffer: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        let terminator: [UInt8] = [13, 10, 13, 10]
-        while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-            if n <= 0 { return }
-            buffer += chunk[0..<n]
-            if buffer.count >= 4, (0...(buffer.count - 4)).contains(where: { Array(buffer[$0..<($0 + 4)]) == terminator }) { break }
-            if buffer.count > 1 << 20 { return }
-        }
-        let text = String(decoding: buffer, as: UTF8.self)
-        let lines = text.components(separatedBy: "\r\n")
-        let requestLine = lines[0].split(separator: " ")
-        guard requestLine.count >= 2 else { return }
-        var headers: [String: String] = [:]
-        for line in lines.dropFirst() where !line.isEmpty {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
-        let target = String(requestLine[1])
-        let path = String(target.prefix { $0 != "?" })
-        let request: Request = lock.withLock {
-            count += 1
-            return Request(index: count, method: String(requestLine[0]), target: target, path: path, headers: headers)
-        }
-        let reply = handler(request)
-        let status = respond(fd, request, reply)
-        lock.withLock { log.append((request, status)) }
-    }
+    var requests: [(Request, Int)] { server.requests }
 
     /// Writes the answer; returns its status (0 when dropped before the headers).
-    private func respond(_ fd: Int32, _ request: Request, _ reply: Reply) -> Int {
+    private func respond(_ connection: LoopbackHTTPServer.Connection, _ request: Request, _ reply: Reply) -> Int {
+        func write(_ bytes: [UInt8]) -> Bool { connection.write(bytes) }
+        func head(_ status: Int, _ headers: [String: String]) -> Bool { connection.writeHead(status, headers) }
+        if case .redirect(let location) = reply {
+            _ = head(302, ["Location": location, "Content-Length": "0"])
+            return 302
+        }
         guard let file = files[request.path] else {
-            write(fd, head(404, ["Content-Length": "0"]))
+            _ = head(404, ["Content-Length": "0"])
             return 404
         }
         if case .status(let code) = reply {
-            write(fd, head(code, ["Content-Length": "0"]))
+            _ = head(code, ["Content-Length": "0"])
             return code
         }
         if case .slow(let seconds) = reply { usleep(useconds_t(seconds * 1_000_000)) }
@@ -267,10 +188,10 @@ final class ScriptedHTTPServer: @unchecked Sendable {
             case .ranges(let list): ranges = list
             case .full: break
             case .unsatisfiable:
-                write(fd, head(416, ["Content-Range": "bytes */\(file.count)", "Content-Length": "0"]))
+                _ = head(416, ["Content-Range": "bytes */\(file.count)", "Content-Length": "0"])
                 return 416
             case .invalid:
-                write(fd, head(400, ["Content-Length": "0"]))
+                _ = head(400, ["Content-Length": "0"])
                 return 400
             }
         }
@@ -313,42 +234,27 @@ final class ScriptedHTTPServer: @unchecked Sendable {
             headers["Content-Type"] = encoder.contentType
         }
         headers["Content-Length"] = String(body.count)
-        guard write(fd, head(status, headers)) else { return 0 }
+        guard head(status, headers) else { return 0 }
         if case .dropAfter(let n) = reply {
-            write(fd, Array(body.prefix(n)))
+            _ = write(Array(body.prefix(n)))
             return 0
         }
         if case .trickle(let n, let seconds) = reply {
             var at = 0
             while at < body.count {
-                guard write(fd, Array(body[at..<min(body.count, at + n)])) else { return 0 }
+                guard write(Array(body[at..<min(body.count, at + n)])) else { return 0 }
                 at += n
                 usleep(useconds_t(seconds * 1_000_000))
             }
             return status
         }
-        return write(fd, body) ? status : 0
+        return write(body) ? status : 0
     }
+}
 
-    private func head(_ status: Int, _ headers: [String: String]) -> [UInt8] {
-        var text = "HTTP/1.1 \(status) \(status == 200 ? "OK" : status == 206 ? "Partial Content" : "Status")\r\nConnection: close\r\n"
-        for (name, value) in headers.sorted(by: { $0.key < $1.key }) { text += "\(name): \(value)\r\n" }
-        return Array((text + "\r\n").utf8)
-    }
-
-    /// Sends everything it can (MSG_NOSIGNAL: a client that hung up must not kill the test).
-    @discardableResult
-    private func write(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + done, min(bytes.count - done, 1 << 16), Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
-            done += n
-            lock.withLock { sent += n }
-        }
-        return true
-    }
+extension LoopbackHTTPServer.Request {
+    var range: String? { headers["range"] }
+    var rangeCount: Int { range.map { $0.split(separator: ",").count } ?? 0 }
 }
 
 extension ScriptedHTTPServer {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlockyardHTTP
 import BlockyardIO
 import BlockyardRelease
 import Foundation
@@ -14,7 +15,13 @@ struct ReleaseVerifyCommand: ParsableCommand {
             than the last one accepted is rejected unless it was issued later (a
             deliberate rollback), and metadata issued before the last accepted one is
             rejected (a replay). On success the state file is updated. FILE may be an
-            http(s) URL; FILE.sig is fetched beside it.
+            http(s) URL; FILE.sig is fetched beside it, as `blockyard update` fetches
+            them: retried with backoff, a channel file over 16 MiB or a signature
+            over 64 KiB refused as soon as that much has arrived (exit 65).
+
+            Exit codes: 0 verified; 1 signature or rollback check failed; 65 bad
+            metadata (too large, malformed); 66 FILE missing (404); 74 network or
+            I/O error after every retry.
 
             --public-key takes a PEM file (from `blockyard key generate`) or the
             base64 key itself.
@@ -79,35 +86,37 @@ struct ReleaseVerifyCommand: ParsableCommand {
     /// The channel file's bytes, its signature text (nil when absent) and its published name.
     private func load() throws -> ([UInt8], String?, String) {
         if let url = URL(string: file), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" {
-            let transport = URLSessionTransport(connections: 2, requestTimeout: 60)
-            func get(_ target: URL) throws -> HTTPResponse {
-                do {
-                    return try transport.send(HTTPRequest(method: "GET", url: target, headers: ["Cache-Control": "no-cache"]))
-                } catch {
-                    Console.error("\(target.absoluteString): \(error.message)")
-                    throw ExitStatus.ioError
+            let published = name ?? url.lastPathComponent
+            let signatureURL = UpdateFeed.signatureURL(forChannelFile: url)
+            let local = try signature.map { try readText($0) }
+            // The client's own fetch: retries with backoff, and reading stops as soon as a body
+            // passes its limit (16 MiB channel file, 64 KiB signature), endless bodies included.
+            let fetched: ([UInt8], [UInt8]?)
+            do {
+                fetched = try blockOn { () async throws(UpdateError) in
+                    let session = HTTPSession(connections: 2)
+                    do throws(UpdateError) {
+                        let content = try await session.fetch(url, what: "channel file \(published)", limit: FeedLimits.channelFile)!
+                        let sig = local == nil
+                            ? try await session.fetch(signatureURL, what: "signature \(published)\(ReleaseLayout.signatureSuffix)",
+                                                      limit: FeedLimits.signature, missingIsNil: true)
+                            : nil
+                        await session.shutdown()
+                        return (content, sig)
+                    } catch {
+                        await session.shutdown()
+                        throw error
+                    }
                 }
+            } catch {
+                Console.error(error.message)
+                throw ExitStatus.code(for: error.kind)
             }
-            let response = try get(url)
-            guard response.status == 200 else {
-                Console.error("\(file): HTTP \(response.status)")
-                throw response.status == 404 ? ExitStatus.noInput : ExitStatus.ioError
-            }
-            var sigURL = URLComponents(url: url, resolvingAgainstBaseURL: false)!
-            sigURL.path += ReleaseLayout.signatureSuffix
-            var sigText: String?
-            if let signature {
-                sigText = try readText(signature)
-            } else {
-                let sig = try get(sigURL.url!)
-                if sig.status == 200 { sigText = String(decoding: sig.body, as: UTF8.self) }
-                else if sig.status != 404 { Console.error("\(sigURL.url!.absoluteString): HTTP \(sig.status)"); throw ExitStatus.ioError }
-            }
-            return (Array(response.body), sigText, name ?? url.lastPathComponent)
+            return (fetched.0, local ?? fetched.1.map { String(decoding: $0, as: UTF8.self) }, published)
         }
         let content: [UInt8]
         do {
-            content = try FileInput.readAll(path: file, limit: 64 << 20)
+            content = try FileInput.readAll(path: file, limit: FeedLimits.channelFile)
         } catch {
             Console.error(error.description)
             throw ExitStatus.forInput(error)
@@ -119,7 +128,7 @@ struct ReleaseVerifyCommand: ParsableCommand {
 
     private func readText(_ path: String) throws -> String {
         do {
-            return String(decoding: try FileInput.readAll(path: path, limit: 1 << 16), as: UTF8.self)
+            return String(decoding: try FileInput.readAll(path: path, limit: FeedLimits.signature), as: UTF8.self)
         } catch {
             Console.error(error.description)
             throw ExitStatus.forInput(error)

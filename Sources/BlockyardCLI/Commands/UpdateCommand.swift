@@ -24,9 +24,17 @@ struct UpdateCommand: ParsableCommand {
             computed from the disk and compared with the channel file's, then it is
             renamed over --out. Nothing partial is ever at --out, and the installed
             file is only read. Downloaded ranges are kept in .NAME.blockyard-partial
-            beside --out until the update succeeds: running the same command again
-            after a failure resumes. If the served bytes do not match the blockmap,
-            or the result not the SHA-512, the whole file is downloaded instead.
+            beside --out after a network failure (connection errors, timeouts, 5xx
+            after every retry): running the same command again resumes. Any other
+            failure leaves nothing behind. If the served bytes do not match the
+            blockmap, or the result not the SHA-512, the whole file is downloaded
+            instead.
+
+            Redirects are followed (up to 10). After a redirect to another scheme,
+            host or port, Authorization, Proxy-Authorization, Cookie, Private-Token
+            and every --secret-header are no longer sent. A refused connection
+            is retried with backoff (0.25 s doubling, about 8 s in all with the
+            default --retries 5).
 
             --staging-id is sent as x-user-staging-id with the channel file request;
             a staged release (stagingPercentage) is offered to ids inside the
@@ -35,9 +43,11 @@ struct UpdateCommand: ParsableCommand {
             and pass the rollback check against --state. See docs/HTTP-CLIENT.md.
 
             Exit codes: 0 updated or nothing to do; 1 a check failed (SHA-512,
-            signature, rollback); 64 usage; 65 bad metadata or blockmap; 66 the
-            installed file, channel file or artifact is missing; 73 the output
-            cannot be created; 74 network or I/O error after every retry.
+            signature, rollback); 64 usage; 65 bad metadata or blockmap (a size
+            no file can have, a size the blockmap does not add up to, a channel
+            file or signature over 16 MiB / 64 KiB); 66 the installed file,
+            channel file or artifact is missing; 73 the output cannot be created;
+            74 network or I/O error after every retry.
 
             EXAMPLES
               blockyard update --feed https://updates.example.com/myapp/ \\
@@ -73,6 +83,11 @@ struct UpdateCommand: ParsableCommand {
 
     @Option(name: .customLong("header"), help: ArgumentHelp("An extra request header (repeatable).", valueName: "'NAME: VALUE'"))
     var headers: [String] = []
+
+    @Option(name: .customLong("secret-header"),
+            help: ArgumentHelp("A header carrying a credential (repeatable): like --header, but not sent after a redirect to another scheme, host or port.",
+                               valueName: "'NAME: VALUE'"))
+    var secretHeaders: [String] = []
 
     @Option(help: ArgumentHelp("Staging id (a UUID), sent as x-user-staging-id.", valueName: "ID"))
     var stagingID: String?
@@ -114,6 +129,10 @@ struct UpdateCommand: ParsableCommand {
         for header in headers where Self.parseHeader(header) == nil {
             throw ValidationError("--header '\(header)': expected 'Name: value'")
         }
+        // The value is a secret: not repeated in the message.
+        for header in secretHeaders where Self.parseHeader(header) == nil {
+            throw ValidationError("--secret-header: expected 'Name: value'")
+        }
         if connections < 1 || connections > 64 { throw ValidationError("--connections must be 1…64") }
         if retries < 0 { throw ValidationError("--retries must be >= 0") }
         if !(timeout > 0) { throw ValidationError("--timeout must be > 0") }
@@ -145,7 +164,8 @@ struct UpdateCommand: ParsableCommand {
         if let arch { target.arch = ReleaseArch(name: arch) }
         options.target = target
         options.file = file
-        options.headers = headers.compactMap(Self.parseHeader)
+        options.headers = (headers + secretHeaders).compactMap(Self.parseHeader)
+        options.secretHeaders = secretHeaders.compactMap(Self.parseHeader).map { $0.0 }
         options.stagingID = stagingID
         if let publicKey {
             options.publicKey = try ReleaseConsole.run { () throws(ReleaseError) in try MetadataPublicKey(fileOrBase64: publicKey) }

@@ -53,33 +53,51 @@ struct OpenResponse: Sendable {
     func header(_ name: String) -> String? { headers.first(name: name) }
 }
 
-/// The HTTP side of the update client: one AsyncHTTPClient with redirects followed, no
-/// transparent decompression, connect and read timeouts, a few connections per host, and
-/// the headers every request carries (User-Agent, `Cache-Control: no-cache`, the user's).
+/// The HTTP side of the update client: one AsyncHTTPClient without transparent
+/// decompression, connect and read timeouts, a few connections per host, and the headers
+/// every request carries (User-Agent, `Cache-Control: no-cache`, the user's).
+///
+/// Redirects are followed here, not by AsyncHTTPClient (up to ``maximumRedirects``, no
+/// cycles, http(s) only), so that credentials never cross origins: once a redirect changes
+/// scheme, host or port, every credential header (``credentialHeaders`` and the session's
+/// secret headers) is dropped for the rest of the chain. A refused connection fails the
+/// attempt at once (AsyncHTTPClient would otherwise keep reconnecting until the connect
+/// timeout); the retry policy decides what happens next.
 public final class HTTPSession: Sendable {
     let client: HTTPClient
     let headers: [(String, String)]
+    /// Lower-cased names of the headers that must not follow a redirect to another origin.
+    let secretHeaders: Set<String>
     public let retry: RetryPolicy
     /// Time to wait for a response head.
     let headTimeout: TimeAmount
     private let counters = Mutex(TransferCounters())
 
+    /// Headers that carry credentials, always dropped when a redirect leaves the origin.
+    public static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "private-token"]
+    /// Redirects followed per request.
+    public static let maximumRedirects = 10
+
     /// - Parameters:
     ///   - headers: extra headers for every request (e.g. `Authorization`).
+    ///   - secretHeaders: names of further headers (besides ``credentialHeaders``) that are
+    ///     dropped when a redirect leaves the origin, e.g. `X-Api-Key`.
     ///   - connections: connections per host.
-    ///   - connectTimeout: how long one attempt may try to connect (AsyncHTTPClient keeps
-    ///     retrying a refused connection until then).
+    ///   - connectTimeout: how long one attempt may wait for a connection to be established.
     ///   - readTimeout: longest silence while reading a response before the attempt fails.
-    public init(headers: [(String, String)] = [], connections: Int = 4, retry: RetryPolicy = RetryPolicy(),
-                connectTimeout: Double = 10, readTimeout: Double = 30) {
+    public init(headers: [(String, String)] = [], secretHeaders: [String] = [], connections: Int = 4,
+                retry: RetryPolicy = RetryPolicy(), connectTimeout: Double = 10, readTimeout: Double = 30) {
         var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .follow(max: 10, allowCycles: false),
+            redirectConfiguration: .disallow,
             timeout: .init(connect: .milliseconds(Int64(connectTimeout * 1000)), read: .milliseconds(Int64(readTimeout * 1000))),
             connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: max(2, connections)),
             decompression: .disabled)
+        // A refused connection is an answer: fail the attempt now, retry on our own backoff.
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.httpVersion = .automatic
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.headers = headers
+        self.secretHeaders = Self.credentialHeaders.union(secretHeaders.map { $0.lowercased() })
         self.retry = retry
         headTimeout = .milliseconds(Int64(max(readTimeout, connectTimeout) * 1000) * 2)
     }
@@ -95,27 +113,63 @@ public final class HTTPSession: Sendable {
     func countRetry() { counters.withLock { $0.retries += 1 } }
     func countAbort() { counters.withLock { $0.aborted += 1 } }
 
-    /// Sends a GET and returns once the response head is in. The caller reads (or drops) the
-    /// body; dropping it before the end aborts the request and closes its connection.
+    /// Sends a GET and returns once the response head is in, following redirects. The
+    /// caller reads (or drops) the body; dropping it before the end aborts the request and
+    /// closes its connection.
     func open(_ url: URL, extraHeaders: [(String, String)] = [], method: HTTPMethod = .GET) async throws -> OpenResponse {
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = method
-        request.headers.add(name: "User-Agent", value: HTTPDefaults.userAgent)
-        request.headers.add(name: "Accept", value: "*/*")
-        request.headers.add(name: "Cache-Control", value: "no-cache")
-        for (name, value) in headers { request.headers.replaceOrAdd(name: name, value: value) }
-        for (name, value) in extraHeaders { request.headers.replaceOrAdd(name: name, value: value) }
-        let response: HTTPClientResponse
-        do {
-            response = try await client.execute(request, timeout: headTimeout)
-        } catch {
-            counters.withLock { $0.requests += 1 }
-            throw error
+        var sent: [(String, String)] = [("User-Agent", HTTPDefaults.userAgent), ("Accept", "*/*"), ("Cache-Control", "no-cache")]
+        for (name, value) in headers + extraHeaders {
+            sent.removeAll { $0.0.lowercased() == name.lowercased() }
+            sent.append((name, value))
         }
-        // `history` holds every request/response of a redirect chain, this one included.
-        counters.withLock { $0.requests += max(1, response.history.count) }
-        return OpenResponse(status: Int(response.status.code), headers: response.headers, body: response.body,
-                            url: response.url?.absoluteString ?? url.absoluteString)
+        var current = url
+        var method = method
+        var visited: Set<String> = [url.absoluteString]
+        while true {
+            var request = HTTPClientRequest(url: current.absoluteString)
+            request.method = method
+            for (name, value) in sent { request.headers.add(name: name, value: value) }
+            counters.withLock { $0.requests += 1 }
+            let response = try await client.execute(request, timeout: headTimeout)
+            let status = Int(response.status.code)
+            guard [301, 302, 303, 307, 308].contains(status), let location = response.headers.first(name: "Location") else {
+                return OpenResponse(status: status, headers: response.headers, body: response.body, url: current.absoluteString)
+            }
+            guard visited.count <= Self.maximumRedirects else { throw HTTPClientError.redirectLimitReached }
+            guard let next = URL(string: UpdateFeed.encodeLoosely(location), relativeTo: current)?.absoluteURL,
+                  let scheme = next.scheme?.lowercased(), scheme == "http" || scheme == "https", next.host != nil else {
+                throw UpdateError(.io, "\(Self.display(current)): HTTP \(status) redirects to \(location.prefix(200)), not an http(s) URL")
+            }
+            guard visited.insert(next.absoluteString).inserted else { throw HTTPClientError.redirectCycleDetected }
+            await drain(response.body)
+            if !Self.sameOrigin(current, next) {
+                // Credentials were meant for the origin that was asked, not for where it points.
+                sent.removeAll { secretHeaders.contains($0.0.lowercased()) }
+            }
+            if status == 303 && method != .HEAD { method = .GET }
+            current = next
+        }
+    }
+
+    /// Reads a redirect's (small) body so the connection can be reused; a large one is dropped.
+    private func drain(_ body: HTTPClientResponse.Body) async {
+        var total = 0
+        do {
+            for try await buffer in body {
+                count(bodyBytes: buffer.readableBytes)
+                total += buffer.readableBytes
+                if total > 1 << 16 { return }
+            }
+        } catch {}
+    }
+
+    /// Same scheme, host and port (the default port of the scheme when none is given).
+    static func sameOrigin(_ a: URL, _ b: URL) -> Bool {
+        func origin(_ url: URL) -> (String, String, Int) {
+            let scheme = url.scheme?.lowercased() ?? ""
+            return (scheme, url.host?.lowercased() ?? "", url.port ?? (scheme == "https" ? 443 : 80))
+        }
+        return origin(a) == origin(b)
     }
 
     /// The body of a small resource (channel file, signature, blockmap): GET with retries on
@@ -133,13 +187,13 @@ public final class HTTPSession: Sendable {
                 case .transient(let message, let retryAfter):
                     attempt += 1
                     guard attempt <= retry.retries else {
-                        throw UpdateError(.io, "\(what) (\(Self.display(url))): \(message) (gave up after \(attempt) attempt\(attempt == 1 ? "" : "s"))")
+                        throw UpdateError(.io, "\(what) (\(Self.display(url))): \(message) (gave up after \(attempt) attempt\(attempt == 1 ? "" : "s"))", transient: true)
                     }
                     countRetry()
                     do {
                         try await Task.sleep(for: .seconds(retry.delay(attempt: attempt, retryAfter: retryAfter)))
                     } catch {
-                        throw UpdateError(.io, "\(what): cancelled")
+                        throw UpdateError(.io, "\(what): cancelled", transient: true)
                     }
                 }
             }
@@ -199,13 +253,13 @@ public final class HTTPSession: Sendable {
                 case .transient(let message, let retryAfter):
                     attempt += 1
                     guard attempt <= retry.retries else {
-                        throw UpdateError(.io, "\(what) (\(Self.display(url))): \(message) (gave up after \(attempt) attempts)")
+                        throw UpdateError(.io, "\(what) (\(Self.display(url))): \(message) (gave up after \(attempt) attempts)", transient: true)
                     }
                     countRetry()
                     do {
                         try await Task.sleep(for: .seconds(retry.delay(attempt: attempt, retryAfter: retryAfter)))
                     } catch {
-                        throw UpdateError(.io, "\(what): cancelled")
+                        throw UpdateError(.io, "\(what): cancelled", transient: true)
                     }
                 }
             }
@@ -289,7 +343,7 @@ enum AttemptError: Error {
     static func classify(_ error: any Error) -> AttemptError {
         if let attempt = error as? AttemptError { return attempt }
         if let update = error as? UpdateError { return .permanent(update) }
-        if error is CancellationError { return .permanent(UpdateError(.io, "cancelled")) }
+        if error is CancellationError { return .permanent(UpdateError(.io, "cancelled", transient: true)) }
         if let client = error as? HTTPClientError {
             let permanent: [HTTPClientError] = [.invalidURL, .emptyHost, .emptyScheme, .redirectLimitReached,
                                                 .redirectCycleDetected, .alreadyShutdown, .cancelled]
@@ -314,7 +368,21 @@ enum AttemptError: Error {
             default: return "\(client)"
             }
         }
-        if let io = error as? IOError { return "\(String(cString: strerror(io.errnoCode))) (errno \(io.errnoCode))" }
+        // A refused or unreachable connection: NIO wraps the socket's IOError (one per address tried).
+        if let io = underlyingIOError(error) {
+            let text = io.errnoCode == ECONNREFUSED ? "connection refused (nothing listens there)" : String(cString: strerror(io.errnoCode))
+            return "\(text) (errno \(io.errnoCode))"
+        }
         return "\(error)"
+    }
+
+    /// The first `IOError` in an error or in what it wraps (a few levels down).
+    static func underlyingIOError(_ value: Any, depth: Int = 0) -> IOError? {
+        if let io = value as? IOError { return io }
+        guard depth < 4 else { return nil }
+        for child in Mirror(reflecting: value).children {
+            if let found = underlyingIOError(child.value, depth: depth + 1) { return found }
+        }
+        return nil
     }
 }

@@ -17,6 +17,11 @@ import Foundation
 /// costs a re-download, never a corrupt output. Without chunk checksums the partial file
 /// is fdatasync'd before the journal records ranges in it.
 ///
+/// After a failure the two files stay only if a retry can use them: the failure was
+/// ``UpdateError/transient`` (a network failure after the retries, an interruption) and the
+/// journal lists checked bytes. Otherwise (bad metadata, 404, a server with another file, a
+/// failed check, nothing downloaded yet) they are removed.
+///
 /// The partial file is locked (`flock`) while in use: two updates to the same output do not
 /// share it. Nothing here is ever at the output path: the output is built from the partial
 /// file (and the installed file) by ``FileApplier``, verified, then renamed into place.
@@ -44,6 +49,8 @@ public final class PartialDownload: @unchecked Sendable {
     public let resumed: ByteIntervals
     private let lock = NSLock()
     private var closed = false
+    /// Whether the journal lists any complete bytes (written by this run or an earlier one).
+    private var recorded = false
 
     /// The partial file's path for an output path.
     public static func paths(for destination: String) -> (partial: String, journal: String) {
@@ -92,9 +99,13 @@ public final class PartialDownload: @unchecked Sendable {
                 resumed = try Self.recheck(previous, fd: fd, path: path, chunks: chunks)
             }
         } catch {
+            // A partial file that cannot be sized or read back is of no use to a retry.
+            unlink(journalPath)
+            unlink(path)
             close(fd)
             throw error
         }
+        recorded = !resumed.isEmpty
     }
 
     deinit { closeFile() }
@@ -175,6 +186,15 @@ public final class PartialDownload: @unchecked Sendable {
         } catch {
             throw UpdateError(.io, error.description)
         }
+        recorded = !complete.isEmpty
+    }
+
+    /// Whether a later run could resume from this partial download: its journal lists
+    /// checked bytes.
+    public var isResumable: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return recorded && !closed
     }
 
     /// A range source over the partial file, for ``FileApplier``.

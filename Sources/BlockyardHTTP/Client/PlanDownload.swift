@@ -19,8 +19,9 @@ public struct PlanDownloadReport: Codable, Equatable, Sendable {
 /// 2. ``FileApplier`` builds the file from the seeds and the partial download (a local
 ///    range source) into a temporary file beside the output, computes its SHA-512 by reading
 ///    it back from disk, and only then fsyncs and renames it over the output.
-/// 3. The partial download is removed after success; after a network failure it stays for
-///    the next attempt; after a verification failure it is removed (it cannot be trusted).
+/// 3. The partial download is removed after success and after most failures; it stays for
+///    the next attempt only after a transient network failure, when it holds checked bytes
+///    (``PartialDownload``).
 ///
 /// Downloading first and building after keeps the two concerns apart: the network part can
 /// run connections in parallel, retry and resume without ever touching the output, and the
@@ -47,10 +48,17 @@ public enum PlanDownload {
         for (offset, bytes) in preloaded { needed.remove(offset..<(offset + bytes.count)) }
         let partialSize = max(resourceSize ?? 0, needed.ranges.last?.upperBound ?? 0,
                               preloaded.map { $0.offset + $0.bytes.count }.max() ?? 0)
+        // Sizes no file could have are refused before anything is created.
+        try FeedLimits.checkSize(max(partialSize, plan.target.size), out: out, what: HTTPSession.display(url))
         let partial = try PartialDownload(destination: out, sha512: Base64.encode(expectedSHA512), size: partialSize,
                                           source: HTTPSession.display(url), chunks: chunks)
         defer { partial.closeFile() }
-        for (offset, bytes) in preloaded { try partial.write(bytes, at: offset) }
+        do {
+            for (offset, bytes) in preloaded { try partial.write(bytes, at: offset) }
+        } catch {
+            partial.remove()
+            throw error
+        }
 
         let started = ContinuousClock.now
         observer.begin("downloading", total: needed.byteCount)
@@ -62,7 +70,8 @@ public enum PlanDownload {
             observer.end()
         } catch {
             observer.end()
-            if error.kind == .checkFailed { partial.remove() }
+            // Kept only for a retry that can use it: see PartialDownload.
+            if !(error.transient && partial.isResumable) { partial.remove() }
             throw error
         }
         let downloaded = ContinuousClock.now
@@ -80,9 +89,10 @@ public enum PlanDownload {
             observer.end()
         } catch {
             observer.end()
-            let failure = Self.describe(error)
-            if failure.kind == .checkFailed { partial.remove() }
-            throw failure
+            // Not a network failure: a retry has no use for the downloaded bytes (a failed check
+            // cannot trust them), so nothing is left behind.
+            partial.remove()
+            throw Self.describe(error)
         }
         partial.remove()
         let built = ContinuousClock.now

@@ -220,7 +220,8 @@ private final class DownloadRun: @unchecked Sendable {
         } catch let error as UpdateError {
             throw error
         } catch {
-            throw UpdateError(.io, "\(HTTPSession.display(url)): \(error)")
+            // Cancelled (the caller gave up, or the task was cancelled from outside).
+            throw UpdateError(.io, "\(HTTPSession.display(url)): interrupted (\(error))", transient: true)
         }
         if let fullBody {
             try await readFullBodies(first: fullBody)
@@ -305,7 +306,7 @@ private final class DownloadRun: @unchecked Sendable {
                         let progressed = state.withLock { $0.complete.byteCount } > before
                         attempt = progressed ? 1 : attempt + 1
                         guard attempt <= session.retry.retries else {
-                            throw UpdateError(.io, "\(HTTPSession.display(url)): \(message) (gave up after \(attempt) attempt\(attempt == 1 ? "" : "s") without progress)")
+                            throw UpdateError(.io, "\(HTTPSession.display(url)): \(message) (gave up after \(attempt) attempt\(attempt == 1 ? "" : "s") without progress)", transient: true)
                         }
                         session.countRetry()
                         try await Task.sleep(for: .seconds(session.retry.delay(attempt: attempt, retryAfter: retryAfter)))
@@ -563,13 +564,13 @@ private final class DownloadRun: @unchecked Sendable {
                     let progressed = state.withLock { $0.complete.byteCount } > before
                     attempt = progressed ? 1 : attempt + 1
                     guard attempt <= session.retry.retries else {
-                        throw UpdateError(.io, "\(HTTPSession.display(url)): \(message) (gave up after \(attempt) attempt\(attempt == 1 ? "" : "s") without progress)")
+                        throw UpdateError(.io, "\(HTTPSession.display(url)): \(message) (gave up after \(attempt) attempt\(attempt == 1 ? "" : "s") without progress)", transient: true)
                     }
                     session.countRetry()
                     do {
                         try await Task.sleep(for: .seconds(session.retry.delay(attempt: attempt, retryAfter: retryAfter)))
                     } catch {
-                        throw UpdateError(.io, "cancelled")
+                        throw UpdateError(.io, "cancelled", transient: true)
                     }
                 }
             }

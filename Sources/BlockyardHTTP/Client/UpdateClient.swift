@@ -2,6 +2,7 @@ import BlockyardCore
 import BlockyardIO
 import BlockyardRelease
 import Foundation
+import Synchronization
 
 /// Options of ``UpdateClient``.
 public struct UpdateOptions: Sendable {
@@ -19,6 +20,9 @@ public struct UpdateOptions: Sendable {
     public var file: String?
     /// Extra headers for every request (`Authorization: …` disables the cache-buster).
     public var headers: [(String, String)] = []
+    /// Names of headers in ``headers`` that are dropped when a redirect leaves the feed's
+    /// origin, besides those that always are (``HTTPSession/credentialHeaders``).
+    public var secretHeaders: [String] = []
     /// Sent as `x-user-staging-id` with the channel file request; also decides locally
     /// whether a staged release (`stagingPercentage`) is offered to this client.
     public var stagingID: String?
@@ -116,7 +120,8 @@ public struct UpdateClient: Sendable {
     }
 
     public func run() async throws(UpdateError) -> UpdateReport {
-        let session = HTTPSession(headers: options.headers, connections: options.download.connections,
+        let session = HTTPSession(headers: options.headers, secretHeaders: options.secretHeaders,
+                                  connections: options.download.connections,
                                   retry: options.retry, connectTimeout: options.connectTimeout,
                                   readTimeout: options.readTimeout)
         do {
@@ -186,40 +191,25 @@ public struct UpdateClient: Sendable {
         guard let scheme = fileURL.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
             throw UpdateError(.invalidData, "\(channelName): \(file.url) is not an http(s) URL")
         }
+        // A size no file could have is bad metadata: refused before anything is created.
+        if let size = file.size { try FeedLimits.checkSize(size, out: options.out, what: "\(channelName): \(file.url)") }
 
         // 3. Blockmap and local chunking, side by side.
         timings.metadata = PlanDownload.seconds(clock.now - started)
-        let installed = options.installed
-        let display = self.observer
         // The installed file's SHA-512 only matters when it is also the output (an update in
         // place may find it is already the new version); otherwise chunking skips it.
         let inPlace = Self.sameFile(options.installed, options.out)
-        let chunking = Task { () async throws -> (LocalChunks, Double) in
-            let t0 = ContinuousClock.now
-            display.begin("chunking", total: installedSize)
-            defer { display.end() }
-            let result = try await onThread("blockyard-chunk") { () throws -> LocalChunks in
-                if inPlace {
-                    let r = try BlockmapGenerator.generate(path: installed, progress: { display.advance($0) })
-                    return LocalChunks(blockmap: r.blockmap, size: r.size, sha512: r.sha512)
-                }
-                let r = try BlockmapGenerator.chunk(path: installed, progress: { display.advance($0) })
-                return LocalChunks(blockmap: r.blockmap, size: r.size, sha512: nil)
-            }
-            return (result, PlanDownload.seconds(ContinuousClock.now - t0))
-        }
+        // A child task: if anything below throws before it is awaited, leaving this scope
+        // cancels it (the chunker polls the flag between 4 MiB windows) and waits for it, so
+        // no chunking thread is left running when the update returns and the process exits.
+        async let chunked = Self.chunkInstalled(options.installed, size: installedSize, inPlace: inPlace, observer: observer)
         let blockmapStarted = clock.now
-        // On an error the chunking thread is left to finish on its own.
         let newBlockmap = options.full ? .missing(nil) : try await fetchBlockmap(file: file, url: fileURL, session: session)
         timings.metadata += PlanDownload.seconds(clock.now - blockmapStarted)
         let local: LocalChunks
-        do {
-            (local, timings.chunking) = try await chunking.value
-        } catch {
-            throw PlanDownload.describe(error)
-        }
+        (local, timings.chunking) = try await chunked.get()
         guard local.size == installedSize else {
-            throw UpdateError(.io, "\(installed): changed while it was read (\(installedSize) then \(local.size) bytes)")
+            throw UpdateError(.io, "\(options.installed): changed while it was read (\(installedSize) then \(local.size) bytes)")
         }
 
         // Already the new version, in place: nothing to write.
@@ -307,8 +297,9 @@ public struct UpdateClient: Sendable {
     /// Fetches, parses and (with ``UpdateOptions/publicKey``) verifies the channel file,
     /// without downloading anything else: what an update check needs.
     public func checkChannel() async throws(UpdateError) -> ChannelFetch {
-        let session = HTTPSession(headers: options.headers, connections: 1, retry: options.retry,
-                                  connectTimeout: options.connectTimeout, readTimeout: options.readTimeout)
+        let session = HTTPSession(headers: options.headers, secretHeaders: options.secretHeaders, connections: 1,
+                                  retry: options.retry, connectTimeout: options.connectTimeout,
+                                  readTimeout: options.readTimeout)
         do {
             let result = try await fetchChannel(session: session)
             await session.shutdown()
@@ -327,7 +318,7 @@ public struct UpdateClient: Sendable {
         let channelURL = feed.channelFileURL(name: channelName, headers: options.headers)
         var channelHeaders: [(String, String)] = []
         if let id = options.stagingID { channelHeaders.append(("x-user-staging-id", id)) }
-        let channelBytes = try await session.fetch(channelURL, what: "channel file \(channelName)", limit: 16 << 20,
+        let channelBytes = try await session.fetch(channelURL, what: "channel file \(channelName)", limit: FeedLimits.channelFile,
                                                    extraHeaders: channelHeaders)!
         let info: UpdateInfo
         var verifiedState: MetadataVerifierState?
@@ -336,7 +327,7 @@ public struct UpdateClient: Sendable {
             // With the staging id too: a server that stages signed channel files answers a user
             // outside the rollout with the fallback's signature (StagedFallback).
             let signature = try await session.fetch(signatureURL, what: "signature \(channelName)\(ReleaseLayout.signatureSuffix)",
-                                                    limit: 1 << 16, extraHeaders: channelHeaders, missingIsNil: true)
+                                                    limit: FeedLimits.signature, extraHeaders: channelHeaders, missingIsNil: true)
             var state: MetadataVerifierState
             do {
                 state = try options.statePath.map(MetadataVerifierState.load(path:)) ?? MetadataVerifierState()
@@ -410,6 +401,38 @@ public struct UpdateClient: Sendable {
             return .separate(try BlockmapCodec.decodeGzip(bytes))
         } catch {
             throw UpdateError(.invalidData, "blockmap \(HTTPSession.display(blockmapURL)): \(error.description)")
+        }
+    }
+
+    /// Chunks the installed file on a thread of its own (with its SHA-512 when `inPlace`), and
+    /// stops within one window once the calling task is cancelled. Returns the chunks and the
+    /// seconds it took.
+    static func chunkInstalled(_ path: String, size: Int, inPlace: Bool,
+                               observer: any UpdateObserver) async -> Result<(LocalChunks, Double), UpdateError> {
+        let started = ContinuousClock.now
+        let stop = CancelFlag()
+        observer.begin("chunking", total: size)
+        defer { observer.end() }
+        do {
+            let chunks = try await withTaskCancellationHandler {
+                try await onThread("blockyard-chunk") { () throws -> LocalChunks in
+                    if inPlace {
+                        let r = try BlockmapGenerator.generate(path: path, progress: { observer.advance($0) },
+                                                               isCancelled: { stop.isSet })
+                        return LocalChunks(blockmap: r.blockmap, size: r.size, sha512: r.sha512)
+                    }
+                    let r = try BlockmapGenerator.chunk(path: path, progress: { observer.advance($0) },
+                                                        isCancelled: { stop.isSet })
+                    return LocalChunks(blockmap: r.blockmap, size: r.size, sha512: nil)
+                }
+            } onCancel: {
+                stop.set()
+            }
+            return .success((chunks, PlanDownload.seconds(ContinuousClock.now - started)))
+        } catch is CancellationError {
+            return .failure(UpdateError(.io, "\(path): chunking interrupted", transient: true))
+        } catch {
+            return .failure(PlanDownload.describe(error))
         }
     }
 
@@ -497,4 +520,12 @@ public struct UpdateClient: Sendable {
     static func releaseError(_ error: ReleaseError) -> UpdateError {
         UpdateError(error.kind, error.message)
     }
+}
+
+/// A flag set once from any thread (a task's cancellation handler) and polled by a thread
+/// that is not a task (the chunker).
+final class CancelFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }
