@@ -140,15 +140,15 @@ struct ArchiveTests {
     /// A tar built from two trees appended one after the other: `first` from `a`, then
     /// `second` from `b` (so the same name can be a file or link in one and a directory in
     /// the other).
-    static func conflictingTar(in dir: TemporaryDirectory, first: String, second: String,
+    static func conflictingTar(in dir: TemporaryDirectory, first: [String], second: [String],
                                build: (_ a: String, _ b: String) throws -> Void) throws -> String {
         let fm = FileManager.default
         try fm.createDirectory(atPath: dir.path("a"), withIntermediateDirectories: true)
         try fm.createDirectory(atPath: dir.path("b"), withIntermediateDirectories: true)
         try build(dir.path("a"), dir.path("b"))
         let tar = dir.path("conflict.tar")
-        #expect(try StoreFixtures.tool("/usr/bin/tar", ["-cf", tar, first], in: dir.path("a")) == 0)
-        #expect(try StoreFixtures.tool("/usr/bin/tar", ["-rf", tar, second], in: dir.path("b")) == 0)
+        #expect(try StoreFixtures.tool("/usr/bin/tar", ["-cf", tar] + first, in: dir.path("a")) == 0)
+        #expect(try StoreFixtures.tool("/usr/bin/tar", ["-rf", tar] + second, in: dir.path("b")) == 0)
         return tar
     }
 
@@ -173,7 +173,7 @@ struct ArchiveTests {
 
     @Test func tarWithAMemberBelowASymbolicLinkIsRefused() throws {
         let dir = try TemporaryDirectory("store")
-        let tar = try Self.conflictingTar(in: dir, first: "big link", second: "link/x") { a, b in
+        let tar = try Self.conflictingTar(in: dir, first: ["big", "link"], second: ["link/x"]) { a, b in
             try dir.write("a/big", VectorInputs.randomBytes(seed: 70, count: 3 << 20))
             try FileManager.default.createSymbolicLink(atPath: a + "/link", withDestinationPath: "/tmp")
             try FileManager.default.createDirectory(atPath: b + "/link", withIntermediateDirectories: true)
@@ -184,7 +184,7 @@ struct ArchiveTests {
 
     @Test func tarWithAMemberBelowARegularFileIsRefused() throws {
         let dir = try TemporaryDirectory("store")
-        let tar = try Self.conflictingTar(in: dir, first: "big x", second: "x/y") { a, b in
+        let tar = try Self.conflictingTar(in: dir, first: ["big", "x"], second: ["x/y"]) { a, b in
             try dir.write("a/big", VectorInputs.randomBytes(seed: 71, count: 3 << 20))
             try dir.write("a/x", Array("a file".utf8))
             try FileManager.default.createDirectory(atPath: b + "/x", withIntermediateDirectories: true)
@@ -193,7 +193,7 @@ struct ArchiveTests {
         try Self.expectConflictRefused(tar, "x", "x/y", in: dir)
         // The other order too: the directory's member first, then the file.
         let other = try TemporaryDirectory("store")
-        let reversed = try Self.conflictingTar(in: other, first: "x/y", second: "x") { a, b in
+        let reversed = try Self.conflictingTar(in: other, first: ["x/y"], second: ["x"]) { a, b in
             try FileManager.default.createDirectory(atPath: a + "/x", withIntermediateDirectories: true)
             try other.write("a/x/y", Array("below the file".utf8))
             try other.write("b/x", Array("a file".utf8))
