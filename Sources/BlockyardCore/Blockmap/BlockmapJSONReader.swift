@@ -268,19 +268,32 @@ struct BlockmapJSONReader {
             if c == UInt8(ascii: "\\") || c < 0x20 { break }
             k += 1
         }
-        // Across the window's end, with escapes, too long, or unterminated: the full decoder.
+        // Across the window's end, with escapes, too long, or unterminated: the full decoder,
+        // stopping soon after the 24 characters a checksum has.
         i -= 1
-        let text = try readString()
+        let text = try readString(limit: 2 * ChunkChecksum.base64Length) { text throws(BlockmapError) in try invalid(text) }
         guard let checksum = ChunkChecksum(base64UTF8: ArraySlice(Array(text.utf8))) else { throw try invalid(text) }
         return checksum
     }
 
-    private mutating func readString() throws(BlockmapError) -> String {
+    /// Strings the schema reads (keys, names, versions) are short; a longer one is refused
+    /// instead of being collected (skipped strings are not collected at all).
+    static let maxStringLength = 1 << 16
+
+    /// A string, decoded; `discard` skips it without keeping its bytes. One longer than
+    /// `limit` bytes is refused (with `tooLong`'s error when given).
+    private mutating func readString(limit: Int = maxStringLength, discard: Bool = false,
+                                     tooLong: (String) throws(BlockmapError) -> BlockmapError? = { _ in nil }) throws(BlockmapError) -> String {
         try expect(UInt8(ascii: "\""), "'\"'")
         var out: [UInt8] = []
         while try available() {
             let c = window[i]
             i += 1
+            if !discard && out.count > limit {
+                if let error = try tooLong(String(decoding: out, as: UTF8.self)) { throw error }
+                throw fail("a string longer than \(limit) bytes")
+            }
+            if discard { out.removeAll(keepingCapacity: true) }
             switch c {
             case UInt8(ascii: "\""):
                 return String(decoding: out, as: UTF8.self)
@@ -352,7 +365,7 @@ struct BlockmapJSONReader {
         case UInt8(ascii: "["):
             try readArray(field: "value") { (r) throws(BlockmapError) in try r.skipValue() }
         case UInt8(ascii: "\""):
-            _ = try readString()
+            _ = try readString(discard: true)
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")
