@@ -70,11 +70,21 @@ extension ChunkStore {
             // while reading goes on (4 MiB for the default 32 MiB batches).
             configuration.readSize = min(4 << 20, max(256 << 10, configuration.batchBytes / 2))
             configuration.progress = options.progress
-            let result = try IngestPipeline(store: self, configuration: configuration).run(source)
-
-            let manifest = Manifest(ref: ref, createdAt: Int64(Date().timeIntervalSince1970 * 1000), source: source.kind,
+            configuration.sourcePath = path
+            let pipeline = IngestPipeline(store: self, configuration: configuration)
+            let result: IngestPipeline.Result
+            let manifest: Manifest
+            let unchanged: Bool
+            do {
+                result = try pipeline.run(source)
+                manifest = Manifest(ref: ref, createdAt: Int64(Date().timeIntervalSince1970 * 1000), source: source.kind,
                                     sourceName: source.sourceName, aware: options.aware, members: result.members)
-            let unchanged = try commitManifest(manifest)
+                unchanged = try commitManifest(manifest)
+            } catch {
+                // Nothing of a failed add stays: its new chunks are referenced by nothing.
+                pipeline.discardStoredChunks()
+                throw error
+            }
             try env.sync()
             let single = manifest.members.count == 1 ? manifest.members[0] : nil
             return AddReport(ref: ref, source: source.kind, members: manifest.members.count, size: manifest.size,

@@ -192,9 +192,12 @@ extension ChunkStore {
     }
 
     /// Writes every member of `ref` under `directory` (created if needed): regular files
-    /// through a temporary name, verified against their SHA-512 before they are renamed into
-    /// place with their permission bits; symbolic links last. Existing files are replaced only
-    /// with `overwrite`. Never writes outside `directory`, and never through a symbolic link.
+    /// through temporary names, each verified against its SHA-512; only when all of them are
+    /// complete are they renamed into place with their permission bits, and the symbolic links
+    /// created. Existing files are replaced only with `overwrite`. Never writes outside
+    /// `directory`, and never through a symbolic link. A failure leaves nothing behind: the
+    /// temporary files, the files and links it added and the directories it created are
+    /// removed (see ``ExportStaging``).
     public func export(_ ref: VersionRef, to directory: String, overwrite: Bool = false) throws(StoreError) -> ExportReport {
         try export(ref, to: directory, overwrite: overwrite, cacheWindow: WriteBehind.defaultWindow)
     }
@@ -205,60 +208,57 @@ extension ChunkStore {
     func export(_ ref: VersionRef, to directory: String, overwrite: Bool, cacheWindow: Int) throws(StoreError) -> ExportReport {
         let manifest = try manifest(ref)
         let root = (directory as NSString).standardizingPath
-        if !overwrite {
-            let existing = manifest.members.map { root + "/" + $0.path }.filter {
-                var st = stat()
-                return lstat($0, &st) == 0
-            }
-            if let first = existing.first {
-                throw StoreError.file(FileError(path: first, kind: .other, reason: "already exists (pass --force to replace \(existing.count == 1 ? "it" : "these \(existing.count) files"))"))
-            }
-        }
-        var report = ExportReport(files: 0, symlinks: 0, bytes: 0)
-        for member in manifest.members where member.kind == .regular {
-            let destination = root + "/" + member.path
-            try Self.makeParents(of: member.path, under: root)
-            let writer: AtomicFileWriter
-            do { writer = try AtomicFileWriter(destination: destination, permissions: mode_t(member.mode & 0o7777)) } catch { throw StoreError.file(error) }
-            _ = try reconstruct(member, of: ref, to: writer.fileDescriptor, label: destination, cacheWindow: cacheWindow)
-            fchmod(writer.fileDescriptor, mode_t(member.mode & 0o7777))
-            do { try writer.commit() } catch { throw StoreError.file(error) }
-            report.files += 1
-            report.bytes += member.size
-        }
+        // A version stored before adds refused such layouts cannot be rebuilt as a tree.
+        var layout = MemberLayout()
         for member in manifest.members {
-            guard case .symlink(let target) = member.kind else { continue }
+            let what = if case .symlink = member.kind { "a symbolic link" } else { "a regular file" }
+            try layout.insert(member.path, what: what, in: "\(ref)")
+        }
+        // Everything that would stop the export is checked before anything is written.
+        var existing: [String] = []
+        for member in manifest.members {
             let destination = root + "/" + member.path
-            try Self.makeParents(of: member.path, under: root)
-            if overwrite { unlink(destination) }
-            guard symlink(target, destination) == 0 else {
-                throw StoreError.file(FileError(path: destination, errno: errno, doing: "cannot create the symbolic link"))
+            var st = stat()
+            guard lstat(destination, &st) == 0 else { continue }
+            if st.st_mode & S_IFMT == S_IFDIR {
+                throw StoreError.file(FileError(path: destination, kind: .isDirectory, reason: "is a directory; \(ref) has a file there"))
             }
-            report.symlinks += 1
+            existing.append(destination)
+        }
+        if !overwrite, let first = existing.first {
+            throw StoreError.file(FileError(path: first, kind: .other, reason: "already exists (pass --force to replace \(existing.count == 1 ? "it" : "these \(existing.count) files"))"))
+        }
+        var staging = ExportStaging(root: root)
+        var report = ExportReport(files: 0, symlinks: 0, bytes: 0)
+        do throws(StoreError) {
+            for member in manifest.members where member.kind == .regular {
+                let destination = root + "/" + member.path
+                let mode = mode_t(member.mode & 0o7777)
+                try staging.makeParents(of: member.path)
+                let (fd, _) = try staging.stage(destination, mode: mode)
+                do throws(StoreError) {
+                    _ = try reconstruct(member, of: ref, to: fd, label: destination, cacheWindow: cacheWindow)
+                } catch {
+                    close(fd)
+                    throw error
+                }
+                try staging.finish(destination, descriptor: fd, mode: mode)
+                report.files += 1
+                report.bytes += member.size
+            }
+            try staging.place()
+            for member in manifest.members {
+                guard case .symlink(let target) = member.kind else { continue }
+                try staging.makeParents(of: member.path)
+                try staging.link(root + "/" + member.path, to: target, replacing: overwrite)
+                report.symlinks += 1
+            }
+            staging.syncDirectories(of: manifest.members.map { root + "/" + $0.path })
+        } catch {
+            staging.rollback()
+            throw error
         }
         return report
-    }
-
-    /// Creates the directories of `relative`'s parent under `root`, refusing to pass through
-    /// anything that is not a real directory (a symbolic link could lead outside `root`).
-    static func makeParents(of relative: String, under root: String) throws(StoreError) {
-        var path = root
-        if mkdir(root, 0o755) != 0 && errno != EEXIST {
-            throw StoreError.file(FileError(path: root, errno: errno, doing: "cannot create the directory"))
-        }
-        for component in relative.split(separator: "/").dropLast() {
-            path += "/" + component
-            var st = stat()
-            if lstat(path, &st) == 0 {
-                guard st.st_mode & S_IFMT == S_IFDIR else {
-                    throw StoreError.file(FileError(path: path, kind: .other, reason: "exists and is not a directory; not exporting through it"))
-                }
-                continue
-            }
-            guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
-                throw StoreError.file(FileError(path: path, errno: errno, doing: "cannot create the directory"))
-            }
-        }
     }
 
     /// The blockmap of a member computed again from its stored bytes (for members with forced

@@ -1,4 +1,5 @@
 import BlockyardIO
+import Foundation
 
 /// Everything the store reports, each with a one-line description naming what to do.
 public enum StoreError: Error, CustomStringConvertible, Sendable {
@@ -51,6 +52,9 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
             return "store corruption: \(why)"
         case .file(let error):
             return error.description
+        case .lmdb(let error, let path) where error.code == ENOSPC || error.code == EDQUOT:
+            let what = error.code == ENOSPC ? "no space left on device" : "disk quota exceeded"
+            return "\(path): \(what) (\(error.operation) failed); the store keeps its last complete state: free some space and run the command again"
         case .lmdb(let error, let path):
             return "\(path): \(error)"
         }

@@ -82,4 +82,25 @@ struct BlockmapCommandTests {
         #expect(embedded.status == 65)
         #expect(embedded.stderr.contains("no embedded blockmap"))
     }
+
+    @Test func inspectRefusesZeroLengthChunksBeforeTheLast() throws {
+        let dir = try TemporaryDirectory()
+        let c = #""kaGkgagus/PmJi3hHxQtI0lF""#
+        func blockmap(_ sizes: [Int]) -> [UInt8] {
+            let checksums = Array(repeating: c, count: sizes.count).joined(separator: ",")
+            let json = #"{"version":"2","files":[{"name":"file","offset":0,"checksums":[\#(checksums)],"sizes":[\#(sizes.map(String.init).joined(separator: ","))]}]}"#
+            return Zlib.compress(Array(json.utf8), format: .gzip)
+        }
+        let zeros = try dir.write("zeros.blockmap", blockmap(Array(repeating: 0, count: 100_000)))
+        let refused = try CommandRunner.run(["blockmap", "inspect", zeros])
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains(#"size #0 (0, before the last chunk)"#), "\(refused.stderr)")
+        let inside = try dir.write("inside.blockmap", blockmap([5, 0, 7]))
+        #expect(try CommandRunner.run(["blockmap", "inspect", inside]).status == 65)
+        // app-builder's trailing zero-length chunk is fine.
+        let trailing = try dir.write("trailing.blockmap", blockmap([5, 0]))
+        let accepted = try CommandRunner.run(["blockmap", "inspect", trailing, "--size", "5"])
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        #expect(accepted.stdout.contains("app-builder"))
+    }
 }

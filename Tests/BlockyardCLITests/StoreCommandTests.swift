@@ -399,4 +399,45 @@ struct StoreCommandTests {
         let plain = try Self.store(["blockmap", "m@plain"], path: path)
         #expect(plain.stderr.isEmpty && plain.stdout.trimmingCharacters(in: .newlines) == b.json)
     }
+
+    @Test func addRefusesATarThatExportCouldNotRebuild() throws {
+        let dir = try TemporaryDirectory("store-cli")
+        let path = try Self.initialized(dir)
+        // A symbolic link `link`, then a member `link/x` (from another tree) in the same tar.
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir.path("a"), withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: dir.path("b/link"), withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: dir.path("a/link"), withDestinationPath: "/tmp")
+        try dir.write("b/link/x", Array("through the link".utf8))
+        let tar = dir.path("conflict.tar")
+        for args in [["-cf", tar, "-C", dir.path("a"), "link"], ["-rf", tar, "-C", dir.path("b"), "link/x"]] {
+            let tarProcess = try Process.run(URL(fileURLWithPath: "/usr/bin/tar"), arguments: args)
+            tarProcess.waitUntilExit()
+            #expect(tarProcess.terminationStatus == 0)
+        }
+        let add = try Self.store(["add", tar, "--name", "bad", "--version", "1"], path: path)
+        #expect(add.status == 65, "\(add.stderr)")
+        #expect(add.stderr.contains(#""link" (a symbolic link) and "link/x" conflict"#), "\(add.stderr)")
+        let ls = try Self.store(["ls", "--json"], path: path)
+        #expect(ls.status == 0)
+        let rows = try JSONSerialization.jsonObject(with: Data(ls.stdout.utf8)) as? [Any]
+        #expect(rows?.isEmpty == true, "\(ls.stdout)")
+        #expect(try Self.store(["verify"], path: path).status == 0)
+    }
+
+    @Test func addOnAFullDiskSaysNoSpaceLeftAndExits74() throws {
+        if let reason = TinyFilesystem.unavailableReason { try Test.cancel(Comment(rawValue: "skipped: \(reason)")) }
+        let disk = try TinyFilesystem(bytes: 4 << 20)
+        defer { disk.unmount() }
+        let dir = try TemporaryDirectory("store-cli")
+        let path = disk.path + "/store"
+        #expect(try Self.store(["init"], path: path).status == 0)
+        let big = try dir.write("big", VectorInputs.randomBytes(seed: 90, count: 8 << 20))
+        let add = try Self.store(["add", big, "--name", "big", "--version", "1"], path: path)
+        #expect(add.status == 74, "\(add.stderr)")
+        #expect(add.stderr.contains("no space left on device"), "\(add.stderr)")
+        #expect(!add.stderr.contains("Input/output error"))
+        let verify = try Self.store(["verify"], path: path)
+        #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
+    }
 }

@@ -1,5 +1,5 @@
 import BlockyardCore
-@testable import BlockyardStore
+@_spi(Testing) @testable import BlockyardStore
 import BlockyardTestSupport
 import Foundation
 import Testing
@@ -135,6 +135,90 @@ struct ArchiveTests {
         #expect(report.warnings.contains { $0.contains("more than once") })
         #expect(try StoreFixtures.bytes(store, "dup@1") == Array("second".utf8))
         #expect(try store.verify().ok)
+    }
+
+    /// A tar built from two trees appended one after the other: `first` from `a`, then
+    /// `second` from `b` (so the same name can be a file or link in one and a directory in
+    /// the other).
+    static func conflictingTar(in dir: TemporaryDirectory, first: [String], second: [String],
+                               build: (_ a: String, _ b: String) throws -> Void) throws -> String {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir.path("a"), withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: dir.path("b"), withIntermediateDirectories: true)
+        try build(dir.path("a"), dir.path("b"))
+        let tar = dir.path("conflict.tar")
+        #expect(try StoreFixtures.tool("/usr/bin/tar", ["-cf", tar] + first, in: dir.path("a")) == 0)
+        #expect(try StoreFixtures.tool("/usr/bin/tar", ["-rf", tar] + second, in: dir.path("b")) == 0)
+        return tar
+    }
+
+    /// Adds `tar` and checks that it is refused naming both members, and that nothing is stored.
+    static func expectConflictRefused(_ tar: String, _ upper: String, _ lower: String, in dir: TemporaryDirectory) throws {
+        let store = try StoreFixtures.store(in: dir)
+        // A large first member, committed in several batches before the conflict is seen.
+        var options = AddOptions()
+        options.batchBytes = 1 << 20
+        #expect {
+            _ = try store.add(path: tar, as: StoreFixtures.ref("bad@1"), options: options)
+        } throws: { error in
+            guard case StoreError.invalidInput(let path, let reason) = error else { return false }
+            return path == tar && reason.contains("\"\(upper)\"") && reason.contains("\"\(lower)\"")
+                && reason.contains("could never be exported")
+        }
+        #expect(try store.list().isEmpty)
+        let report = try store.verify()
+        #expect(report.ok)
+        #expect(try store.stats().chunks == 0, "the chunks of the refused add were removed")
+    }
+
+    @Test func tarWithAMemberBelowASymbolicLinkIsRefused() throws {
+        let dir = try TemporaryDirectory("store")
+        let tar = try Self.conflictingTar(in: dir, first: ["big", "link"], second: ["link/x"]) { a, b in
+            try dir.write("a/big", VectorInputs.randomBytes(seed: 70, count: 3 << 20))
+            try FileManager.default.createSymbolicLink(atPath: a + "/link", withDestinationPath: "/tmp")
+            try FileManager.default.createDirectory(atPath: b + "/link", withIntermediateDirectories: true)
+            try dir.write("b/link/x", Array("escapes through the link".utf8))
+        }
+        try Self.expectConflictRefused(tar, "link", "link/x", in: dir)
+    }
+
+    @Test func tarWithAMemberBelowARegularFileIsRefused() throws {
+        let dir = try TemporaryDirectory("store")
+        let tar = try Self.conflictingTar(in: dir, first: ["big", "x"], second: ["x/y"]) { a, b in
+            try dir.write("a/big", VectorInputs.randomBytes(seed: 71, count: 3 << 20))
+            try dir.write("a/x", Array("a file".utf8))
+            try FileManager.default.createDirectory(atPath: b + "/x", withIntermediateDirectories: true)
+            try dir.write("b/x/y", Array("below the file".utf8))
+        }
+        try Self.expectConflictRefused(tar, "x", "x/y", in: dir)
+        // The other order too: the directory's member first, then the file.
+        let other = try TemporaryDirectory("store")
+        let reversed = try Self.conflictingTar(in: other, first: ["x/y"], second: ["x"]) { a, b in
+            try FileManager.default.createDirectory(atPath: a + "/x", withIntermediateDirectories: true)
+            try other.write("a/x/y", Array("below the file".utf8))
+            try other.write("b/x", Array("a file".utf8))
+        }
+        try Self.expectConflictRefused(reversed, "x", "x/y", in: other)
+    }
+
+    @Test func failedExportLeavesNothingBehind() throws {
+        let dir = try TemporaryDirectory("store")
+        let root = try Self.makeTree(in: dir)
+        let store = try StoreFixtures.store(in: dir)
+        _ = try store.add(path: root, as: StoreFixtures.ref("tree@1"))
+        // Damage a chunk of the last regular file written (data/model.bin): every file before
+        // it has been written and verified by then.
+        let member = try #require(try store.manifest(StoreFixtures.ref("tree@1")).member("data/model.bin"))
+        #expect(try store.damageChunkForTesting(member.chunks[member.chunks.count / 2].key))
+        // Into a new directory: it does not exist afterwards.
+        #expect(throws: StoreError.self) { try store.export(StoreFixtures.ref("tree@1"), to: dir.path("out/new")) }
+        #expect(!FileManager.default.fileExists(atPath: dir.path("out/new")))
+        #expect(!FileManager.default.fileExists(atPath: dir.path("out")))
+        // Into an existing directory with a file of its own: only that file is left.
+        try FileManager.default.createDirectory(atPath: dir.path("mine"), withIntermediateDirectories: true)
+        try dir.write("mine/keep.txt", Array("mine".utf8))
+        #expect(throws: StoreError.self) { try store.export(StoreFixtures.ref("tree@1"), to: dir.path("mine")) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path("mine")) == ["keep.txt"])
     }
 
     @Test func storeInsideTheAddedDirectoryIsSkipped() throws {

@@ -34,24 +34,88 @@ struct TensorBoundaryTests {
     }
 
     @Test func safetensorsOffsets() throws {
-        let tensors = [("a", [UInt8](repeating: 1, count: 100)), ("b", [UInt8](repeating: 2, count: 0)),
-                       ("c", [UInt8](repeating: 3, count: 5000))]
+        let tensors = [("a", [UInt8](repeating: 1, count: 10_000)), ("b", [UInt8](repeating: 2, count: 0)),
+                       ("c", [UInt8](repeating: 3, count: 100)), ("d", [UInt8](repeating: 4, count: 8192)),
+                       ("e", [UInt8](repeating: 5, count: 5000))]
         let file = StoreFixtures.safetensors(tensors)
         let headerLength = file.withUnsafeBytes { Int($0.loadUnaligned(as: UInt64.self)) }
         let start = 8 + headerLength
         let result = try #require(try Self.detect(file))
         #expect(result.format == .safetensors)
-        // Data start, a|b boundary (b is empty, so it coincides with b|c); c ends the file.
-        #expect(result.offsets == [start, start + 100])
+        // Data start; both ends of a (10,000 B) and d (8192 B, the chunker's minimum). The
+        // tensors below the minimum (b, c, e) force no cuts of their own.
+        #expect(result.offsets == [start, start + 10_000, start + 10_100, start + 18_292])
+    }
+
+    @Test func manyTinyTensorsForceNoCuts() throws {
+        // 100,000 tensors of 4 bytes: before, every one was cut out (100,000 chunks of 4 bytes,
+        // about 4 KB of memory each); now only the data start is, and the run is chunked by
+        // content like any other bytes.
+        let count = 100_000
+        var header = Array(#"{"__metadata__":{"format":"pt","nested":[{"a":[1,2.5e3,-0.5,true,false,null]}]}"#.utf8)
+        for k in 0..<count {
+            header += Array(#","t\#(k)\u00e9":{"dtype":"F32","shape":[1],"data_offsets":[\#(4 * k),\#(4 * k + 4)]}"#.utf8)
+        }
+        header += Array("}".utf8)
+        while header.count % 8 != 0 { header.append(0x20) }
+        var file: [UInt8] = []
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { file += $0 }
+        file += header
+        file += VectorInputs.randomBytes(seed: 12, count: 4 * count)
+        let result = try #require(TensorBoundaries.safetensors(file, size: file.count))
+        #expect(result.format == .safetensors)
+        #expect(result.offsets == [8 + header.count])
+        // Through the store: about as many chunks as without tensor cuts, not 100,000.
+        let dir = try TemporaryDirectory("store")
+        let store = try StoreFixtures.store(in: dir)
+        let path = try dir.write("tiny.safetensors", file)
+        let aware = try store.add(path: path, as: StoreFixtures.ref("tiny@1"))
+        var options = AddOptions()
+        options.aware = false
+        let plain = try store.add(path: path, as: StoreFixtures.ref("tiny@plain"), options: options)
+        let member = try store.manifest(StoreFixtures.ref("tiny@1")).members[0]
+        #expect(member.boundaryFormat == .safetensors && member.forcedCuts <= 1)
+        #expect(aware.chunks <= plain.chunks + 2, "\(aware.chunks) chunks with tensor cuts, \(plain.chunks) without")
+        #expect(try StoreFixtures.bytes(store, "tiny@1") == file)
+    }
+
+    @Test func invalidSafetensorsHeadersAreNotTrusted() throws {
+        func header(_ json: String) -> [UInt8] {
+            var h = Array(json.utf8)
+            var file: [UInt8] = []
+            withUnsafeBytes(of: UInt64(h.count).littleEndian) { file += $0 }
+            file += h
+            h = [UInt8](repeating: 7, count: 20_000)
+            return file + h
+        }
+        let good = #"{"a":{"dtype":"U8","shape":[20000],"data_offsets":[0,20000]}}"#
+        #expect(TensorBoundaries.safetensors(header(good), size: nil) != nil)
+        for bad in [#"{"a":{"dtype":"U8","data_offsets":[0,20000]},}"#,       // trailing comma
+                    #"{"a":{"dtype":"U8","data_offsets":[0,20000.0]}}"#,      // not an integer
+                    #"{"a":{"dtype":"U8","data_offsets":[20000,0]}}"#,        // end before begin
+                    #"{"a":{"dtype":"U8","data_offsets":[0]}}"#,              // one offset
+                    #"{"a":{"dtype":"U8"}}"#,                                 // no offsets
+                    #"{"a":{"dtype":"U8","data_offsets":[0,20000]}} x"#,      // data after the object
+                    #"{"a":{"dtype":"U\8","data_offsets":[0,20000]}}"#,       // bad escape
+                    #"{"a":{"dtype":"U8","data_offsets":[01,20000]}}"#,       // leading zero
+                    "{\"a\":{\"x\":" + String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+                        + #","data_offsets":[0,20000]}}"#] {                  // nested too deep
+            #expect(TensorBoundaries.safetensors(header(bad), size: nil) == nil, "\(bad.prefix(60))")
+        }
     }
 
     @Test func ggufOffsets() throws {
-        let tensors = (0..<4).map { i in ("blk.\(i).weight", VectorInputs.randomBytes(seed: UInt64(i), count: 4 * (300 + 77 * i))) }
+        let tensors = (0..<4).map { i in ("blk.\(i).weight", VectorInputs.randomBytes(seed: UInt64(i), count: 4 * (3000 + 77 * i))) }
         let (file, dataStart, starts) = StoreFixtures.gguf(tensors, alignment: 64)
         let result = try #require(try Self.detect(file))
         #expect(result.format == .gguf)
         #expect(result.offsets == Array(Set([dataStart] + starts)).sorted())
         #expect(dataStart % 64 == 0)
+        // Tensors below the chunker's minimum force no cuts: only where a large one starts or ends.
+        let small = [100, 100, 40_000, 100, 100].enumerated().map { ("t\($0.offset)", VectorInputs.randomBytes(seed: 9, count: 4 * $0.element)) }
+        let (mixed, mixedStart, mixedStarts) = StoreFixtures.gguf(small, alignment: 32)
+        let cuts = try #require(try Self.detect(mixed))
+        #expect(cuts.offsets == [mixedStart, mixedStarts[2], mixedStarts[3]])
     }
 
     @Test func ggufWithLargeMetadataIsReadProgressively() throws {

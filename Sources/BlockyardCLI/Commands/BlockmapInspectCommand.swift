@@ -43,8 +43,11 @@ struct BlockmapInspectCommand: ParsableCommand {
         let blockmap: Blockmap
         var expectedSize = size
         do {
+            // Both forms are read in pieces and parsed as they inflate: memory stays at the
+            // decoded chunk lists, whatever the file's size (docs/BLOCKMAP.md).
             if let file {
-                blockmap = try BlockmapCodec.decodeGzip(FileInput.readAll(path: file, limit: BlockmapCodec.maxDecodedSize))
+                let input = try FileInput(path: file)
+                blockmap = try BlockmapCodec.decodeGzip(reading: { try input.read(into: $0) })
             } else {
                 let input = try FileInput(path: source)
                 guard let fileSize = input.regularFileSize else {
@@ -52,7 +55,16 @@ struct BlockmapInspectCommand: ParsableCommand {
                 }
                 let trailer = fileSize >= 4 ? try input.pread(offset: fileSize - 4, count: 4) : []
                 let length = try BlockmapCodec.embeddedLength(trailer: trailer, fileSize: fileSize)
-                blockmap = try BlockmapCodec.decodeEmbedded(input.pread(offset: fileSize - 4 - length, count: length))
+                var position = fileSize - 4 - length
+                let stop = fileSize - 4
+                blockmap = try BlockmapCodec.decodeEmbedded(reading: { buffer in
+                    let count = min(buffer.count, stop - position)
+                    guard count > 0 else { return 0 }
+                    let piece = try input.pread(offset: position, count: count)
+                    buffer.copyBytes(from: piece)
+                    position += count
+                    return count
+                })
                 expectedSize = expectedSize ?? fileSize - 4 - length
             }
             try blockmap.validate(expectedSize: expectedSize)

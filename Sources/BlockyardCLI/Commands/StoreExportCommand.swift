@@ -7,10 +7,11 @@ struct StoreExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Write every file of a version into a directory, verified.",
         discussion: """
-            Each file is written under a temporary name, checked against its
-            SHA-512 and only then renamed into place with its permission bits.
-            Symbolic links are created last. Existing files are not replaced
-            unless --force is given.
+            Each file is written under a temporary name and checked against its
+            SHA-512; only when every file is complete are they renamed into place
+            with their permission bits, and symbolic links created last. A failure
+            removes everything the export created (no partial tree). Existing
+            files are not replaced unless --force is given.
 
             EXAMPLES
               blockyard store export app@2.3.0 out/app-2.3.0

@@ -10,18 +10,59 @@ public enum BlockmapCodec {
     }
 
     /// Decodes a `.blockmap` file (gzip'd JSON) with precise errors for non-gzip, truncated or
-    /// corrupt input.
+    /// corrupt input. The JSON is parsed as it inflates (never held whole).
     public static func decodeGzip(_ bytes: [UInt8]) throws(BlockmapError) -> Blockmap {
         guard bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B else {
             throw .notGzip(firstBytes: Array(bytes.prefix(4)))
         }
-        let json: [UInt8]
         do {
-            json = try Zlib.decompress(bytes, format: .gzip, limit: maxDecodedSize)
+            return try decode(format: .gzip, read: ArrayReader(bytes).read)
+        } catch let error as BlockmapError {
+            throw error
         } catch {
-            throw .compression(error)
+            preconditionFailure("reading an array cannot fail: \(error)")
         }
-        return try Blockmap(json: json)
+    }
+
+    /// Decodes a `.blockmap` file read piece by piece from `read` (which fills the buffer it
+    /// is given and returns the count, 0 at the end; a file, say). Memory stays at the decoded
+    /// chunk lists (about 32 bytes per chunk) plus a few buffers, whatever the file's size:
+    /// neither the file nor the JSON is held whole, and bad data is refused as soon as it is
+    /// read. Throws ``BlockmapError``, or what `read` throws.
+    public static func decodeGzip(reading read: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Blockmap {
+        var first = [UInt8](repeating: 0, count: 4)
+        var have = 0
+        while have < 4 {
+            let n = try first.withUnsafeMutableBytes { try read(UnsafeMutableRawBufferPointer(rebasing: $0[have...])) }
+            if n == 0 { break }
+            have += n
+        }
+        guard have >= 2, first[0] == 0x1F, first[1] == 0x8B else {
+            throw BlockmapError.notGzip(firstBytes: Array(first.prefix(have)))
+        }
+        // Hand the bytes already read back to the inflater first.
+        var pending = Array(first.prefix(have))
+        return try decode(format: .gzip) { buffer in
+            if !pending.isEmpty {
+                let n = min(buffer.count, pending.count)
+                buffer.copyBytes(from: pending.prefix(n))
+                pending.removeFirst(n)
+                return n
+            }
+            return try read(buffer)
+        }
+    }
+
+    /// Inflates (`format`) what `read` gives and parses the blockmap as it comes.
+    static func decode(format: Zlib.Format, read: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Blockmap {
+        let inflater = BlockmapInflater(format: format, limit: maxDecodedSize, read: read)
+        var reader = BlockmapJSONReader(source: inflater.next(into:))
+        do {
+            return try reader.readBlockmap()
+        } catch {
+            if let failure = reader.sourceFailure { throw failure }
+            throw error
+        }
     }
 
     /// The tail electron-builder appends to an artifact in embedded mode:
@@ -43,12 +84,34 @@ public enum BlockmapCodec {
 
     /// Decodes the raw-DEFLATE blockmap of an embedded tail (without the 4-byte trailer).
     public static func decodeEmbedded(_ deflated: [UInt8]) throws(BlockmapError) -> Blockmap {
-        let json: [UInt8]
         do {
-            json = try Zlib.decompress(deflated, format: .raw, limit: maxDecodedSize)
+            return try decode(format: .raw, read: ArrayReader(deflated).read)
+        } catch let error as BlockmapError {
+            throw error
         } catch {
-            throw .compression(error)
+            preconditionFailure("reading an array cannot fail: \(error)")
         }
-        return try Blockmap(json: json)
+    }
+
+    /// Decodes an embedded blockmap's raw DEFLATE read piece by piece from `read` (exactly
+    /// the compressed bytes, without the trailer), as ``decodeGzip(reading:)`` does.
+    public static func decodeEmbedded(reading read: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Blockmap {
+        try decode(format: .raw, read: read)
+    }
+}
+
+/// Reads an array in pieces (the in-memory form of the streaming decoders' input).
+private final class ArrayReader {
+    let bytes: [UInt8]
+    var position = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    func read(_ buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let n = min(buffer.count, bytes.count - position)
+        guard n > 0 else { return 0 }
+        bytes.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + position, byteCount: n) }
+        position += n
+        return n
     }
 }

@@ -24,9 +24,26 @@ public struct BlockmapSummary: Equatable, Sendable, Codable {
         maxChunkSize = sizes.max() ?? 0
         averageChunkSize = nonZero.isEmpty ? 0 : Double(totalSize) / Double(nonZero.count)
         trailingZeroChunk = sizes.last == 0
-        var seen = Set<Chunk>()
-        for chunk in blockmap.chunks { seen.insert(Chunk(offset: 0, size: chunk.size, checksum: chunk.checksum)) }
-        distinctChunks = seen.count
+        distinctChunks = file.map(Self.distinctChunks) ?? 0
+    }
+
+    /// Distinct (checksum, size) pairs, counted by sorting 4-byte indices (a set of the
+    /// chunks would take about 50 bytes per chunk on top of the blockmap).
+    static func distinctChunks(of file: BlockmapFile) -> Int {
+        let count = min(file.checksums.count, file.sizes.count)
+        guard count > 0 else { return 0 }
+        let checksums = file.checksums, sizes = file.sizes
+        var order = (0..<UInt32(count)).map { $0 }
+        order.sort { a, b in
+            let ca = checksums[Int(a)], cb = checksums[Int(b)]
+            return ca != cb ? ca < cb : sizes[Int(a)] < sizes[Int(b)]
+        }
+        var distinct = 1
+        for k in 1..<count {
+            let a = Int(order[k - 1]), b = Int(order[k])
+            if checksums[a] != checksums[b] || sizes[a] != sizes[b] { distinct += 1 }
+        }
+        return distinct
     }
 }
 

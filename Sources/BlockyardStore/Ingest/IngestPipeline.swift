@@ -25,6 +25,8 @@ final class IngestPipeline: @unchecked Sendable {
         var maxSlots = 32
         var batchBytes = 32 << 20
         var progress: (@Sendable (Int) -> Void)?
+        /// The input's path, for messages about the source as a whole.
+        var sourcePath = ""
     }
 
     struct Result {
@@ -50,6 +52,8 @@ final class IngestPipeline: @unchecked Sendable {
     private var newBytes = 0
     // Written by the writer thread, read after it is joined.
     private var batches = 0
+    /// Keys of the chunks this run committed (new to the store), for ``discardStoredChunks()``.
+    private var storedKeys: [ChunkKey] = []
 
     init(store: ChunkStore, configuration: Configuration) {
         self.store = store
@@ -87,13 +91,41 @@ final class IngestPipeline: @unchecked Sendable {
                       warnings: source.warnings + hasherWarnings)
     }
 
+    /// Deletes the chunks this run committed that are still unreferenced, after a failed
+    /// add: a refused input or a failed manifest then leaves nothing behind. Only the writer
+    /// (holding the store's writer lock) stores chunks, so a chunk this run added with
+    /// refcount 0 is referenced by nothing else. Best effort: on a full disk the delete
+    /// transaction may fail too, and the chunks stay for `gc`.
+    func discardStoredChunks() {
+        guard !storedKeys.isEmpty else { return }
+        let chunks = store.chunks, refs = store.refs
+        _ = try? store.env.write { txn in
+            for key in storedKeys {
+                try key.withUnsafeBytes { k in
+                    guard let value = try txn.get(refs, k), let record = ChunkRecord(decoding: value),
+                          record.refcount == 0 else { return }
+                    _ = try txn.delete(chunks, k)
+                    _ = try txn.delete(refs, k)
+                }
+            }
+        }
+        storedKeys = []
+    }
+
     // MARK: Stage 1: read, cut, SHA-512
 
     private func readStage(_ source: IngestSource) throws {
         guard var slot = pool.take() else { throw PipelineCancelled() }
+        var layout = MemberLayout()
         /// Rotate to a fresh slot when less than this is left for reading.
         let minimumRoom = min(256 << 10, config.readSize / 2)
         while let member = try source.next() {
+            let what: String = switch member.content {
+            case .symlink: "a symbolic link"
+            case .hardlink: "a hard link"
+            case .stream: "a regular file"
+            }
+            try layout.insert(member.path, what: what, in: config.sourcePath)
             switch member.content {
             case .symlink(let target):
                 slot.events.append(.start(MemberStart(path: member.path, mode: member.mode, kind: .symlink(target: target))))
@@ -319,12 +351,15 @@ final class IngestPipeline: @unchecked Sendable {
         let chunks = store.chunks, refs = store.refs
         func commit(keepingLast: Bool) throws {
             if !batch.isEmpty {
+                var written: [ChunkKey] = []
                 try store.env.write { txn in
+                    written.removeAll(keepingCapacity: true) // a batch redone after MDB_MAP_FULL
                     for (slot, items) in batch {
                         let base = UnsafeRawPointer(slot.buffer.baseAddress!)
                         for item in slot.newChunks[items] {
                             try item.key.withUnsafeBytes { key in
                                 guard let target = try txn.reserve(chunks, key, count: item.length) else { return }
+                                written.append(item.key)
                                 target.baseAddress!.copyMemory(from: base + item.offset, byteCount: item.length)
                                 let record = ChunkRecord(refcount: 0, size: item.length, checksum: item.checksum)
                                 try withUnsafeTemporaryAllocation(byteCount: ChunkRecord.encodedSize, alignment: 8) { buffer in
@@ -339,6 +374,7 @@ final class IngestPipeline: @unchecked Sendable {
                 // pages it still needs: drop the rest of that commit's cache, so the next batch
                 // reuses those pages (see LMDBEnvironment.dropCachedPages). In whole 2 MiB
                 // steps, as WriteBehind does: a larger folio straddling the end would be kept.
+                storedKeys += written
                 if let end = previousCommitEnd { dropUpTo(end) }
                 previousCommitEnd = store.env.info.usedBytes
                 batches += 1

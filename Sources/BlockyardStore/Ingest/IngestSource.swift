@@ -32,18 +32,25 @@ final class PeekableStream: ByteStream {
 
     /// The first `count` bytes of the stream (fewer if it is shorter). Only before any read.
     func peek(_ count: Int) throws -> [UInt8] {
+        try withPeeked(count) { Array($0) }
+    }
+
+    /// Calls `body` with the first `count` bytes of the stream (fewer if it is shorter),
+    /// without copying them again. Only before any read.
+    func withPeeked<R>(_ count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         precondition(!headDone && headPosition == 0, "peek after read")
         if head.count < count && !baseEnded {
-            var more = [UInt8](repeating: 0, count: count - head.count)
-            var filled = 0
-            while filled < more.count {
-                let n = try more.withUnsafeMutableBytes { try base.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+            // Read straight into the head (one buffer, however large the header).
+            var filled = head.count
+            head.append(contentsOf: repeatElement(0, count: count - head.count))
+            while filled < count {
+                let n = try head.withUnsafeMutableBytes { try base.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
                 if n == 0 { baseEnded = true; break }
                 filled += n
             }
-            head.append(contentsOf: more[0..<filled])
+            head.removeLast(head.count - filled)
         }
-        return Array(head.prefix(count))
+        return try head.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {

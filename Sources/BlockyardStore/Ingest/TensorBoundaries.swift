@@ -1,3 +1,4 @@
+import BlockyardCore
 import Foundation
 
 /// Tensor boundaries of model files, forced as chunk boundaries in addition to the
@@ -6,11 +7,13 @@ import Foundation
 ///
 /// * safetensors: an 8-byte little-endian header length `N`, a JSON header of `N` bytes
 ///   whose entries carry `data_offsets: [begin, end]` relative to the data section at
-///   `8 + N`. Boundaries: the data start and every tensor's begin and end.
+///   `8 + N`. Boundaries: the data start and the begin and end of every tensor of at least
+///   ``minimumTensorSize`` bytes.
 /// * GGUF (versions 2 and 3): header, metadata key/values, tensor infos with offsets relative
 ///   to the data section, which starts at the next multiple of `general.alignment` (32 by
 ///   default). Boundaries: the data start and every tensor's start (a tensor ends where the
-///   next begins, up to alignment padding, so ends add nothing).
+///   next begins, up to alignment padding, so ends add nothing), where the tensor starting
+///   or ending there has at least ``minimumTensorSize`` bytes.
 ///
 /// Detection is by content, not by name. Anything that does not parse cleanly, or whose
 /// offsets fall outside the file, yields no boundaries: the file is then chunked like any
@@ -48,30 +51,43 @@ public enum TensorBoundaries {
         let n = start.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         // The header is a JSON object: check its first byte before reading up to 100 MB.
         guard n >= 2, n <= UInt64(safetensorsHeaderLimit), start[8] == UInt8(ascii: "{") else { return nil }
-        let head = try stream.peek(8 + Int(n))
-        guard head.count == 8 + Int(n) else { return nil }
-        return safetensors(head, size: size)
+        return try stream.withPeeked(8 + Int(n)) { head in
+            head.count == 8 + Int(n) ? safetensors(head, size: size) : nil
+        }
     }
 
     /// Parses a safetensors header (`bytes` holds at least the 8 + N header bytes).
     public static func safetensors(_ bytes: [UInt8], size: Int?) -> Result? {
+        bytes.withUnsafeBytes { safetensors($0, size: size) }
+    }
+
+    static func safetensors(_ bytes: UnsafeRawBufferPointer, size: Int?) -> Result? {
         guard bytes.count >= 8 else { return nil }
-        let n = bytes.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+        let n = Int(clamping: UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self)))
         guard n >= 2, n <= safetensorsHeaderLimit, bytes.count >= 8 + n, bytes[8] == UInt8(ascii: "{") else { return nil }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + n)])) as? [String: Any] else { return nil }
+        guard let extents = SafetensorsHeader.extents(of: UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + n)])) else { return nil }
         let dataStart = 8 + n
-        var offsets: Set<Int> = [dataStart]
         var dataEnd = dataStart
-        for (name, value) in object where name != "__metadata__" {
-            guard let tensor = value as? [String: Any], let range = tensor["data_offsets"] as? [Any], range.count == 2,
-                  let begin = (range[0] as? NSNumber)?.intValue, let end = (range[1] as? NSNumber)?.intValue,
-                  begin >= 0, end >= begin else { return nil }
-            offsets.insert(dataStart + begin)
-            offsets.insert(dataStart + end)
-            dataEnd = max(dataEnd, dataStart + end)
-        }
+        for extent in extents { dataEnd = max(dataEnd, dataStart + extent.end) }
         if let size, dataEnd > size { return nil }
-        return Result(format: .safetensors, offsets: inside(offsets, size: size))
+        return Result(format: .safetensors, offsets: cuts(dataStart: dataStart, extents: extents, size: size))
+    }
+
+    /// The smallest tensor that gets cuts of its own: the chunker's minimum chunk. A smaller
+    /// tensor would become a chunk smaller than any content-defined one (a million 4-byte
+    /// tensors: a million chunks and their records); runs of them are chunked by content
+    /// between the cuts of the larger tensors around them.
+    public static let minimumTensorSize = ChunkerParameters.electronBuilder.minSize
+
+    /// The forced cuts for tensors at `extents` (relative to `dataStart`): the data start, and
+    /// both ends of every tensor of at least ``minimumTensorSize`` bytes.
+    static func cuts(dataStart: Int, extents: [(begin: Int, end: Int)], size: Int?) -> [Int] {
+        var offsets = [dataStart]
+        for extent in extents where extent.end - extent.begin >= minimumTensorSize {
+            offsets.append(dataStart + extent.begin)
+            offsets.append(dataStart + extent.end)
+        }
+        return inside(offsets, size: size)
     }
 
     enum Parse {
@@ -114,10 +130,16 @@ public enum TensorBoundaries {
                 starts.append(Int(offset))
             }
             let dataStart = (r.position + alignment - 1) / alignment * alignment
-            var offsets: Set<Int> = [dataStart]
-            for s in starts { offsets.insert(dataStart + s) }
-            if let size, let last = offsets.max(), last > size { return .invalid }
-            return .found(Result(format: .gguf, offsets: inside(offsets, size: size)))
+            // A tensor runs from its start to the next one's (the last to the end of the file).
+            starts = Array(Set(starts)).sorted()
+            if let size, let last = starts.last, dataStart + last > size { return .invalid }
+            var extents: [(begin: Int, end: Int)] = []
+            extents.reserveCapacity(starts.count)
+            for (k, start) in starts.enumerated() {
+                let end = k + 1 < starts.count ? starts[k + 1] : (size.map { $0 - dataStart } ?? Int.max / 2)
+                extents.append((start, end))
+            }
+            return .found(Result(format: .gguf, offsets: cuts(dataStart: dataStart, extents: extents, size: size)))
         } catch GGUFReader.Failure.truncated {
             return .needMore
         } catch {
@@ -125,9 +147,17 @@ public enum TensorBoundaries {
         }
     }
 
-    /// Sorted offsets strictly between 0 and the end (cuts at either end change nothing).
-    private static func inside(_ offsets: Set<Int>, size: Int?) -> [Int] {
-        offsets.filter { $0 > 0 && (size == nil || $0 < size!) }.sorted()
+    /// Sorted, distinct offsets strictly between 0 and the end (cuts at either end change
+    /// nothing).
+    private static func inside(_ offsets: [Int], size: Int?) -> [Int] {
+        var out = offsets.filter { $0 > 0 && (size == nil || $0 < size!) }
+        out.sort()
+        var last = -1
+        out.removeAll { offset in
+            defer { last = offset }
+            return offset == last
+        }
+        return out
     }
 }
 

@@ -131,6 +131,11 @@ public final class LMDBEnvironment: @unchecked Sendable {
                 gate.unlock()
                 try grow()
                 continue
+            } catch let error as LMDBError {
+                // A put can write pages early (spilling a large transaction's dirty pages).
+                mdb_txn_abort(txn)
+                gate.unlock()
+                throw explained(error)
             } catch {
                 mdb_txn_abort(txn)
                 gate.unlock()
@@ -142,7 +147,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
                 try grow()
                 continue
             }
-            try LMDBError.check(rc, "mdb_txn_commit")
+            if rc != 0 { throw explained(LMDBError(rc, "mdb_txn_commit")) }
             return result
         }
     }
@@ -259,7 +264,17 @@ public final class LMDBEnvironment: @unchecked Sendable {
 
     /// Flushes everything committed so far to disk (`mdb_env_sync(force)`).
     public func sync() throws(LMDBError) {
-        try LMDBError.check(mdb_env_sync(env, 1), "mdb_env_sync")
+        let rc = mdb_env_sync(env, 1)
+        if rc != 0 { throw explained(LMDBError(rc, "mdb_env_sync")) }
+    }
+
+    /// `error`, or the real cause of an `EIO`. LMDB reports a short write (what a full
+    /// filesystem gives once it has taken what fits) as `EIO`, so an `EIO` from a write is
+    /// checked with ``StorageProbe``: when the store's filesystem cannot give this process
+    /// another 64 KiB, the error is `ENOSPC` (or `EDQUOT`).
+    func explained(_ error: LMDBError) -> LMDBError {
+        guard error.code == EIO, let cause = StorageProbe.spaceError(in: path) else { return error }
+        return LMDBError(cause, error.operation)
     }
 }
 
