@@ -69,11 +69,17 @@ struct DeliveryIndexTests {
         #expect(index.leaves.contains { !$0.isStoredRaw })
     }
 
-    @Test("empty artifact: one root without children, hash of 0x01 ‖ u32 0")
+    /// The default parameter block, written out by hand: chunks 8192 … 32768, mask 0x3FFF;
+    /// fan-out 2 … 64, mask 0x0F.
+    static let parameterBlock: [UInt8] = [0x00, 0x20, 0, 0, 0x00, 0x80, 0, 0, 0xFF, 0x3F, 0, 0, 0, 0, 0, 0,
+                                          2, 0, 64, 0, 0x0F, 0, 0, 0]
+
+    @Test("empty artifact: one root without children, hash of 0x01 ‖ parameters ‖ u32 0")
     func empty() throws {
         let index = try Self.roundTrip([])
+        #expect(DeliveryParameters().parameterBlock == Self.parameterBlock)
         #expect(index.levels.count == 1 && index.root.childCount == 0 && index.root.rawSize == 0)
-        #expect(index.rootHash == DeliveryHash.sha256([1, 0, 0, 0, 0]))
+        #expect(index.rootHash == DeliveryHash.sha256([1] + Self.parameterBlock + [0, 0, 0, 0]))
         #expect(DeliveryIndexCodec.encode(index).count == 128 + 4 + 64)
     }
 
@@ -83,7 +89,7 @@ struct DeliveryIndexTests {
         let index = try Self.roundTrip(input)
         #expect(index.levels.count == 1 && index.leaves.count == 1 && index.root.childCount == 1)
         // The node serialisation, written out by hand.
-        var serial: [UInt8] = [1, 1, 0, 0, 0] + DeliveryHash.sha256(input).bytes
+        var serial: [UInt8] = [1] + Self.parameterBlock + [1, 0, 0, 0] + DeliveryHash.sha256(input).bytes
         serial += [5, 0, 0, 0, 0, 0, 0, 0]
         #expect(index.rootHash == DeliveryHash.sha256(serial))
     }

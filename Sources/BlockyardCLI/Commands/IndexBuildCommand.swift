@@ -9,14 +9,16 @@ struct IndexBuildCommand: ParsableCommand {
         commandName: "build",
         abstract: "Write FILE.byindex and FILE.bypack for a file.",
         discussion: """
-            Cuts FILE into content-defined chunks (electron-builder's chunker: 8–32 KiB, so the
-            chunks are the blockmap's), compresses each chunk with zstd on its own (kept raw when
-            that is not smaller), and writes the pack and the Merkle index over the chunks beside
-            FILE, or into --out DIR. Both files are written atomically (temporary name, fsync,
-            rename): on failure the old files stay and nothing is left behind. Uses every core.
+            Cuts FILE into content-defined chunks (electron-builder's chunker: 8–32 KiB,
+            so the chunks are the blockmap's), compresses each chunk with zstd on its
+            own (kept raw when that is not smaller), and writes the pack and the Merkle
+            index over the chunks beside FILE, or into --out DIR. Both files are written
+            atomically (temporary name, fsync, rename): on failure the old files stay
+            and nothing is left behind. Uses every core.
 
-            The summary gives the chunk count, the tree's levels and root hash, and the raw and
-            packed sizes. The root identifies the content: equal files give equal roots.
+            The summary gives the chunk count, the tree's levels and root hash, and the
+            raw and packed sizes. The root identifies the content: equal files give
+            equal roots.
 
             EXAMPLES
               blockyard index MyApp-1.2.0.exe

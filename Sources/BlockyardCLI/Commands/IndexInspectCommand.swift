@@ -8,13 +8,15 @@ struct IndexInspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Validate a delivery index (and its pack), then summarise it.",
         discussion: """
-            Checks every byte of the index: magic, format version, header fields, counts, every
-            record's offsets and sizes, every node's hash up to the root and that the tree is
-            grouped by its rule. With --pack, also decodes every chunk of the pack and checks its
-            SHA-256. With --root, the root must be that hash (as a channel file records it).
+            Checks every byte of the index: magic, format version, header fields,
+            counts, every record's offsets and sizes, every node's hash up to the root
+            and that the tree is grouped by its rule. With --pack, also decodes every
+            chunk of the pack and checks its SHA-256. With --root, the root must be that
+            hash (as a channel file records it).
 
-            A corrupt, truncated or mismatched index or pack exits with 65 and says what is wrong;
-            a missing file exits with 66; a root other than --root exits with 1.
+            A corrupt, truncated or mismatched index or pack exits with 65 and says what
+            is wrong; a missing file exits with 66; a root other than --root exits with
+            1.
 
             EXAMPLES
               blockyard index inspect MyApp-1.2.0.exe.byindex

@@ -34,7 +34,7 @@ public struct DeliveryLeaf: Hashable, Sendable {
 /// An inner node of the delivery index: a content-defined group of consecutive children of
 /// the level below (nodes, or leaves for the lowest inner level).
 public struct DeliveryNode: Hashable, Sendable {
-    /// SHA-256 over the children's serialisation (``DeliveryTree/nodeHash(children:)``).
+    /// SHA-256 over the children's serialisation (``DeliveryTree/nodeHash(children:parameterBlock:)``).
     public var hash: DeliveryHash
     /// Offset in the artifact of the first byte under this node.
     public var artifactOffset: UInt64

@@ -27,7 +27,7 @@ public struct DeliveryIndexBuilder: Sendable {
     /// The finished index.
     public func finish() -> DeliveryIndex {
         DeliveryIndex(parameters: parameters, artifactSize: artifactSize, packSize: packSize,
-                      levels: DeliveryTree.build(leaves: leaves, parameters: parameters.tree), leaves: leaves)
+                      levels: DeliveryTree.build(leaves: leaves, parameters: parameters), leaves: leaves)
     }
 }
 

@@ -63,13 +63,7 @@ public enum DeliveryIndexCodec {
             b[20] = hashSHA256
             b[21] = compressionZstd
             b[22] = UInt8(bitPattern: Int8(clamping: index.parameters.compressionLevel))
-            let p = index.parameters
-            put32(b, 24, UInt32(p.chunker.minSize))
-            put32(b, 28, UInt32(p.chunker.maxSize))
-            put64(b, 32, p.chunker.mask)
-            put16(b, 40, UInt16(p.tree.minFanout))
-            put16(b, 42, UInt16(p.tree.maxFanout))
-            put32(b, 44, p.tree.mask)
+            for (i, byte) in index.parameters.parameterBlock.enumerated() { b[24 + i] = byte }
             put64(b, 48, index.artifactSize)
             put64(b, 56, index.packSize)
             put32(b, 64, UInt32(index.leaves.count))

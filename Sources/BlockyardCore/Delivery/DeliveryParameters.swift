@@ -40,8 +40,24 @@ public struct DeliveryParameters: Sendable, Equatable {
     }
 
     /// The default zstd level: the fastest standard level (docs/FORMAT.md, "Choosing the level":
-    /// level 3 costs ~1.5× the CPU for ~3 % smaller packs on 8–32 KiB chunks).
+    /// level 3 costs 1.4× the CPU for ~3 % smaller packs on 8–32 KiB chunks).
     public static let defaultCompressionLevel: Int32 = 1
+
+    /// The 24-byte parameter block: header bytes 24 ..< 48 and the prefix of every node's
+    /// serialisation, so every node hash (and the root) commits to how the chunks were cut and
+    /// grouped. `u32 chunk min ‖ u32 chunk max ‖ u64 chunk mask ‖ u16 min fan-out ‖
+    /// u16 max fan-out ‖ u32 fan-out mask`, little-endian.
+    public var parameterBlock: [UInt8] {
+        var out: [UInt8] = []
+        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out += $0 } }
+        put(UInt32(chunker.minSize))
+        put(UInt32(chunker.maxSize))
+        put(chunker.mask)
+        put(UInt16(tree.minFanout))
+        put(UInt16(tree.maxFanout))
+        put(tree.mask)
+        return out
+    }
 
     /// The zstd levels accepted: libzstd's fast negative levels through 19 (20–22 need a large
     /// window mode that buys nothing on 8–32 KiB chunks).

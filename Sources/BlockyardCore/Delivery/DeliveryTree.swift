@@ -17,14 +17,17 @@ public enum DeliveryTree {
     /// construction of the levels, and vice versa).
     public static let nodeDomain: UInt8 = 0x01
 
-    /// SHA-256 of `0x01 ‖ u32le(count) ‖ for each child: hash[32] ‖ u64le(rawSize)`.
-    public static func nodeHash(children: ArraySlice<Child>) -> DeliveryHash {
-        let length = 5 + children.count * 40
+    /// SHA-256 of `0x01 ‖ parameter block[24] ‖ u32le(count) ‖ for each child: hash[32] ‖
+    /// u64le(rawSize)`; `parameterBlock` is ``DeliveryParameters/parameterBlock``.
+    public static func nodeHash(children: ArraySlice<Child>, parameterBlock: [UInt8]) -> DeliveryHash {
+        precondition(parameterBlock.count == 24, "DeliveryTree: the parameter block has 24 bytes")
+        let length = 29 + children.count * 40
         var bytes = [UInt8](repeating: 0, count: length)
         bytes.withUnsafeMutableBytes { out in
             out[0] = nodeDomain
-            out.storeBytes(of: UInt32(children.count).littleEndian, toByteOffset: 1, as: UInt32.self)
-            var p = 5
+            for (i, b) in parameterBlock.enumerated() { out[1 + i] = b }
+            out.storeBytes(of: UInt32(children.count).littleEndian, toByteOffset: 25, as: UInt32.self)
+            var p = 29
             for child in children {
                 child.hash.append(into: out, at: p)
                 out.storeBytes(of: child.rawSize.littleEndian, toByteOffset: p + 32, as: UInt64.self)
@@ -54,10 +57,12 @@ public enum DeliveryTree {
 
     /// The inner levels above `leaves`, top first: levels are built until one holds a single
     /// node; there is always at least one (an empty artifact has a root with no children).
-    public static func build(leaves: [DeliveryLeaf], parameters: TreeParameters) -> [[DeliveryNode]] {
+    public static func build(leaves: [DeliveryLeaf], parameters all: DeliveryParameters) -> [[DeliveryNode]] {
+        let parameters = all.tree
+        let block = all.parameterBlock
         precondition(parameters.isValid, "DeliveryTree: invalid tree parameters")
         if leaves.isEmpty {
-            let root = DeliveryNode(hash: nodeHash(children: []), artifactOffset: 0, rawSize: 0,
+            let root = DeliveryNode(hash: nodeHash(children: [], parameterBlock: block), artifactOffset: 0, rawSize: 0,
                                     firstChild: 0, childCount: 0, firstLeaf: 0, leafCount: 0)
             return [[root]]
         }
@@ -78,7 +83,7 @@ public enum DeliveryTree {
                     leafCount += leafCounts[i]
                     rawSize += group[i].rawSize
                 }
-                level.append(DeliveryNode(hash: nodeHash(children: group), artifactOffset: offsets[start],
+                level.append(DeliveryNode(hash: nodeHash(children: group, parameterBlock: block), artifactOffset: offsets[start],
                                           rawSize: rawSize, firstChild: UInt32(start), childCount: UInt32(size),
                                           firstLeaf: leafStarts[start], leafCount: leafCount))
                 start += size

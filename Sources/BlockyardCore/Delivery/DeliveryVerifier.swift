@@ -1,12 +1,12 @@
 /// Checks an index's hashes and, given the pack, every chunk.
 public enum DeliveryVerifier {
-    /// Rebuilds the tree from the leaves with the index's tree parameters and compares it with
+    /// Rebuilds the tree from the leaves with the index's parameters and compares it with
     /// the stored levels, bottom-up: a node whose children are grouped differently is
     /// ``DeliveryIndexError/nonCanonicalTree(level:index:)``, one whose hash differs is
     /// ``DeliveryIndexError/nodeHashMismatch(level:index:)``. With `expectedRoot` (from the
     /// channel file), the root must be that hash.
     public static func verifyTree(_ index: DeliveryIndex, expectedRoot: DeliveryHash? = nil) throws(DeliveryIndexError) {
-        let rebuilt = DeliveryTree.build(leaves: index.leaves, parameters: index.parameters.tree)
+        let rebuilt = DeliveryTree.build(leaves: index.leaves, parameters: index.parameters)
         let stored = index.levels
         // Align the levels at the bottom (the leaves); report stored level numbers.
         for depth in 0 ..< min(stored.count, rebuilt.count) {
