@@ -7,7 +7,8 @@ import Foundation
 /// The file is mapped and cut in 16 MiB windows with ``SegmentedCutFinder``; the chunks of a
 /// window are hashed and compressed in parallel, one contiguous slice per core with a
 /// compressor of its own, while one more task cuts the next window. The stored forms are then
-/// appended to the pack in order. Memory stays flat: one window of input pages and its
+/// appended to the pack in order, with writeback started behind them (``WriteBehind``).
+/// Memory stays flat: one window of input pages and its
 /// compressed output. Both outputs go through ``AtomicFileWriter``; both are written and
 /// fsync'd before the pack and then the index are renamed into place, so a failure leaves the
 /// old pair untouched and no temporary file. (A crash between the two renames leaves the new
@@ -115,6 +116,9 @@ public enum DeliveryFileBuilder {
         let cutter = Cutter(SegmentedCutFinder(totalSize: mapped.size, boundaries: boundaries, parameters: parameters.chunker))
         let compressors = (0 ..< threads).map { _ in ZstdCompressor(level: parameters.compressionLevel) }
         nonisolated(unsafe) let compressorList = compressors
+        // Writeback starts as the pack grows, so the final fsync has little left to do and the
+        // page cache holds a window of the pack, not all of it.
+        var behind = WriteBehind(descriptor: writer.fileDescriptor)
         var current = Batch(threads: threads), spare = Batch(threads: threads)
         current.ranges = cutter.next(mapped)
         while !current.ranges.isEmpty {
@@ -145,6 +149,7 @@ public enum DeliveryFileBuilder {
                 try writer.write(UnsafeRawBufferPointer(rebasing: batch.buffers[task][0 ..< stored]))
                 for chunk in batch.packed[task] { builder.append(chunk) }
             }
+            behind.written(upTo: writer.bytesWritten, releasableUpTo: writer.bytesWritten)
             mapped.release(upTo: batch.ranges.last!.upperBound)
             swap(&current, &spare)
         }
