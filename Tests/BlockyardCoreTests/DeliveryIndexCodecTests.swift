@@ -76,6 +76,8 @@ struct DeliveryIndexCodecTests {
         #expect(Self.decodeError(Self.patched(bytes, at: 22, Int8(22))) == .invalidHeader(field: "compression level", detail: "22"))
         #expect(Self.decodeError(Self.patched(bytes, at: 127, UInt8(9))) == .invalidHeader(field: "reserved byte 127", detail: "9, must be 0"))
         #expect(Self.decodeError(Self.patched(bytes, at: 24, UInt32(10))) == .invalidHeader(field: "chunk minimum size", detail: "10, below the 64-byte window"))
+        #expect(Self.decodeError(Self.patched(bytes, at: 28, UInt32(5 << 20)))
+                == .invalidHeader(field: "chunk maximum size", detail: "\(5 << 20), above the format's limit of \(4 << 20)"))
         #expect(Self.decodeError(Self.patched(bytes, at: 40, UInt16(1))) == .invalidHeader(field: "fan-out", detail: "1 … 4 (need 2 ≤ min ≤ max)"))
         #expect(Self.decodeError(Self.patched(bytes, at: 68, UInt32(1000))) == .invalidHeader(field: "level count", detail: "1000 (1 … 40)"))
         #expect(Self.decodeError(Self.patched(bytes, at: 128, UInt32(2))) == .invalidHeader(field: "level table", detail: "the top level has 2 nodes, not 1"))

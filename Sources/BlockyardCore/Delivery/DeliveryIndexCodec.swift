@@ -17,6 +17,10 @@ public enum DeliveryIndexCodec {
     public static let compressionZstd: UInt8 = 1
     /// Leaf flag bit 0: the stored form is the raw bytes.
     public static let leafStoredRaw: UInt32 = 1
+    /// The largest chunk maximum version 1 accepts: a reader allocates a chunk's raw size to
+    /// decode it, so this bounds what a hostile index can make it allocate (electron-builder's
+    /// chunker cuts at 32 KiB).
+    public static let maxChunkSize = 4 << 20
     /// More inner levels than any index of at most 2³² leaves can have (each level is at most
     /// half the one below).
     public static let maxLevels = 40
@@ -125,6 +129,7 @@ public enum DeliveryIndexCodec {
         let chunkMin = Int(get32(bytes, 24)), chunkMax = Int(get32(bytes, 28))
         try expect(chunkMin >= ChunkerParameters.window, "chunk minimum size", "\(chunkMin), below the 64-byte window")
         try expect(chunkMax > chunkMin, "chunk maximum size", "\(chunkMax), not above the minimum \(chunkMin)")
+        try expect(chunkMax <= maxChunkSize, "chunk maximum size", "\(chunkMax), above the format's limit of \(maxChunkSize)")
         let tree = TreeParameters(minFanout: Int(get16(bytes, 40)), maxFanout: Int(get16(bytes, 42)), mask: get32(bytes, 44))
         try expect(tree.isValid, "fan-out", "\(tree.minFanout) … \(tree.maxFanout) (need 2 ≤ min ≤ max)")
         let parameters = DeliveryParameters(

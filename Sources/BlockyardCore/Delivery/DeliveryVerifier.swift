@@ -34,7 +34,8 @@ public enum DeliveryVerifier {
             throw .packSizeMismatch(expected: index.packSize, actual: UInt64(pack.count))
         }
         let decompressor = ZstdDecompressor()
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: max(index.parameters.chunker.maxSize, 1), alignment: 64)
+        let largest = index.leaves.reduce(1) { max($0, Int($1.rawSize)) }
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: largest, alignment: 64)
         defer { scratch.deallocate() }
         for (i, leaf) in index.leaves.enumerated() {
             let stored = UnsafeRawBufferPointer(rebasing: pack[Int(leaf.packOffset) ..< Int(leaf.packOffset) + Int(leaf.storedSize)])
