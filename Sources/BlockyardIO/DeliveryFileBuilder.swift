@@ -70,13 +70,19 @@ public enum DeliveryFileBuilder {
         var ranges: [Range<Int>] = []
         var slices: [Range<Int>] = []
         var buffers: [UnsafeMutableRawBufferPointer] = []
-        var packed: [[PackedChunk]] = []
+        /// One result slot per task: tasks write only their own slot, never the same memory.
+        let packed: UnsafeMutableBufferPointer<[PackedChunk]>
 
         init(threads: Int) {
-            packed = Array(repeating: [], count: threads)
+            packed = .allocate(capacity: threads)
+            packed.initialize(repeating: [])
         }
 
-        deinit { for b in buffers { b.deallocate() } }
+        deinit {
+            for b in buffers { b.deallocate() }
+            packed.deinitialize()
+            packed.deallocate()
+        }
 
         /// Splits `ranges` into `threads` contiguous slices and makes room for their output.
         func prepare(threads: Int) {

@@ -29,6 +29,20 @@ struct ZstdTests {
         #expect(throws: ZstdError.sizeMismatch(expected: 5001, actual: 5000)) { try decompressor.decompress(frame, size: 5001) }
     }
 
+    /// A frame whose header does not declare its size (written by hand, RFC 8878: magic, frame
+    /// header descriptor 0 = no content size, window 1 KiB, one raw last block of 100 bytes).
+    @Test("a frame without a declared size decodes only into exactly its size")
+    func undeclaredSize() throws {
+        let content = (0 ..< 100).map { UInt8($0) }
+        let blockHeader = UInt32(1) | UInt32(0) << 1 | UInt32(content.count) << 3
+        let frame: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x00,
+                              UInt8(blockHeader & 0xFF), UInt8(blockHeader >> 8 & 0xFF), UInt8(blockHeader >> 16)] + content
+        let decompressor = ZstdDecompressor()
+        #expect(try decompressor.decompress(frame, size: 100) == content)
+        #expect(throws: ZstdError.exceedsSize(expected: 50)) { try decompressor.decompress(frame, size: 50) }
+        #expect(throws: ZstdError.sizeMismatch(expected: 150, actual: 100)) { try decompressor.decompress(frame, size: 150) }
+    }
+
     @Test("trailing bytes, truncation, garbage and empty input are refused")
     func badFrames() throws {
         let input = DeliveryTestData.compressible(seed: 2, count: 20_000)
