@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "BlockyardReleaseTests", dependencies: ["BlockyardRelease", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "BlockyardHTTPTests", dependencies: ["BlockyardHTTP", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "BlockyardAgentTests", dependencies: ["BlockyardAgent", "BlockyardHTTP", "BlockyardRelease", "BlockyardCore", "BlockyardTestSupport"]),
-        .testTarget(name: "SystemLibraryTests", dependencies: ["CZlib", "COpenSSLCrypto", "CLMDB", "CArchive"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CZlib", "COpenSSLCrypto", "CLMDB", "CArchive", "CZstd"]),
         .testTarget(name: "BlockyardCLITests", dependencies: ["BlockyardCore", "BlockyardTestSupport", "blockyard"]),
     ]
 )
