@@ -1,4 +1,5 @@
 import BlockyardCore
+import BlockyardTestSupport
 import Testing
 
 /// ``ZstdCompressor`` / ``ZstdDecompressor``: exact round trips and a precise error for every
