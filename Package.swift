@@ -2,7 +2,7 @@
 //
 // Blockyard: a content-addressed artifact store and delta engine for large release artifacts.
 // Layering (see docs/ARCHITECTURE.md):
-//   BlockyardCore  pure: digests, chunking, blockmap codec, planner (buffers in, values out)
+//   BlockyardCore  pure: digests, chunking, blockmap codec, planner, delivery index (buffers in, values out)
 //   BlockyardIO    platform: files, threads, atomic writes, progress
 //   BlockyardStore deduplicating chunk store in LMDB
 //   BlockyardRelease  update metadata, channels, publishing, signing
@@ -37,8 +37,9 @@ let package = Package(
         .systemLibrary(name: "COpenSSLCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CLMDB", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
-        .target(name: "BlockyardCore", dependencies: ["CZlib", "COpenSSLCrypto"]),
+        .target(name: "BlockyardCore", dependencies: ["CZlib", "COpenSSLCrypto", "CZstd"]),
         .target(name: "BlockyardIO", dependencies: ["BlockyardCore"]),
         .target(name: "BlockyardStore", dependencies: ["BlockyardCore", "BlockyardIO", "CLMDB", "CArchive"]),
         .target(
@@ -78,7 +79,7 @@ let package = Package(
         .testTarget(name: "BlockyardReleaseTests", dependencies: ["BlockyardRelease", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "BlockyardHTTPTests", dependencies: ["BlockyardHTTP", "BlockyardCore", "BlockyardTestSupport"]),
         .testTarget(name: "BlockyardAgentTests", dependencies: ["BlockyardAgent", "BlockyardHTTP", "BlockyardRelease", "BlockyardCore", "BlockyardTestSupport"]),
-        .testTarget(name: "SystemLibraryTests", dependencies: ["CZlib", "COpenSSLCrypto", "CLMDB", "CArchive"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CZlib", "COpenSSLCrypto", "CLMDB", "CArchive", "CZstd"]),
         .testTarget(name: "BlockyardCLITests", dependencies: ["BlockyardCore", "BlockyardTestSupport", "blockyard"]),
     ]
 )

@@ -28,7 +28,7 @@ public struct BlockyardCommand: ParsableCommand {
             BlockmapCommand.self,
             StoreCommand.self,
             PlanCommand.self, ApplyCommand.self, UpdateCommand.self, ServeCommand.self, AgentCommand.self,
-            ReleaseCommand.self, PublishCommand.self, KeyCommand.self,
+            ReleaseCommand.self, PublishCommand.self, KeyCommand.self, IndexCommand.self,
         ])
 
     public init() {}

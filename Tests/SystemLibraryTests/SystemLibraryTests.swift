@@ -2,6 +2,7 @@ import CArchive
 import CLMDB
 import COpenSSLCrypto
 import CZlib
+import CZstd
 import Foundation
 import Testing
 
@@ -27,6 +28,19 @@ struct SystemLibraryTests {
         #expect(out[0] == 0x1F && out[1] == 0x8B)
         #expect(crc32(0, input, UInt32(input.count)) != 0)
         #expect(produced > 18)
+    }
+
+    @Test func zstdRoundTrip() {
+        #expect(ZSTD_versionNumber() >= 10400, "ZSTD_findFrameCompressedSize needs libzstd 1.4")
+        let input = Array(String(repeating: "zstd ", count: 200).utf8)
+        var frame = [UInt8](repeating: 0, count: ZSTD_compressBound(input.count))
+        let n = ZSTD_compress(&frame, frame.count, input, input.count, 1)
+        #expect(ZSTD_isError(n) == 0 && n < input.count)
+        #expect(ZSTD_getFrameContentSize(frame, n) == UInt64(input.count))
+        #expect(ZSTD_getFrameContentSize(input, input.count) == czstd_contentsize_error())
+        var out = [UInt8](repeating: 0, count: input.count)
+        #expect(ZSTD_decompress(&out, out.count, frame, n) == input.count)
+        #expect(out == input)
     }
 
     @Test func openSSLSHA512() {
