@@ -109,28 +109,14 @@ enum AgentRawHTTP {
     struct Failure: Error, CustomStringConvertible { let description: String }
 
     static func exchange(port: Int, _ bytes: [UInt8], timeoutSeconds: Int = 15) throws -> Response {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket() failed") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = UInt16(port).bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        let socket: LoopbackSocket
+        do {
+            socket = try LoopbackSocket(port: port, timeoutSeconds: timeoutSeconds)
+        } catch {
+            throw Failure(description: "cannot connect to 127.0.0.1:\(port)")
         }
-        guard connected else { throw Failure(description: "cannot connect to 127.0.0.1:\(port)") }
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            // The server may answer (413) and stop reading before everything is sent.
-            if n <= 0 { break }
-            sent += n
-        }
+        // The server may answer (413) and stop reading before everything is sent.
+        socket.send(bytes)
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         func headEnd() -> Int? {
@@ -152,9 +138,9 @@ enum AgentRawHTTP {
                     return Response(status: status, head: head, body: String(decoding: received[end..<(end + length)], as: UTF8.self))
                 }
             }
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw Failure(description: "no complete response within \(timeoutSeconds) s (errno \(errno)); got \(received.count) bytes") }
+            guard let n = socket.receive(into: &chunk) else {
+                throw Failure(description: "no complete response within \(timeoutSeconds) s (errno \(errno)); got \(received.count) bytes")
+            }
             if n == 0 { throw Failure(description: "the connection was closed after \(received.count) bytes of response") }
             received.append(contentsOf: chunk[0..<n])
         }

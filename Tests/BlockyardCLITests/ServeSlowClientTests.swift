@@ -8,37 +8,19 @@ import Testing
 /// (slowloris) are closed after `--idle-timeout` while everyone else is served.
 @Suite("serve: slow and many clients", .serialized)
 struct ServeSlowClientTests {
-    /// A blocking TCP client socket on 127.0.0.1.
+    /// A client connection to the server under test.
     final class Client {
-        let fd: Int32
+        let socket: LoopbackSocket
 
         init(port: Int, receiveBuffer: Int32? = nil, timeoutSeconds: Int = 10) throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw CocoaError(.fileReadUnknown) }
-            if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
-            var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = UInt16(port).bigEndian
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let ok = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-            }
-            guard ok else {
-                close(fd)
-                throw CocoaError(.fileReadUnknown)
-            }
+            socket = try LoopbackSocket(port: port, timeoutSeconds: timeoutSeconds, receiveBuffer: receiveBuffer)
         }
-
-        deinit { close(fd) }
 
         /// False when the peer has closed the connection.
         @discardableResult
         func send(_ text: String) -> Bool {
             let bytes = Array(text.utf8)
-            return bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+            return socket.send(bytes) == bytes.count
         }
 
         /// Reads until the peer closes (or the receive timeout passes); returns the bytes and
@@ -47,9 +29,8 @@ struct ServeSlowClientTests {
             var out: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 256 * 1024)
             while true {
-                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                guard let n = socket.receive(into: &chunk) else { return (out, errno == ECONNRESET) }
                 if n == 0 { return (out, true) }
-                if n < 0 { return (out, errno == ECONNRESET) }
                 out += chunk[0..<n]
             }
         }
@@ -92,7 +73,9 @@ struct ServeSlowClientTests {
         // before, 150 such clients took 790–940 MB (5–6 MB each).
         print("serve RSS: \(before >> 20) MiB before, \(during >> 20) MiB with 150 slow readers")
         #expect(during - before < 240 << 20, "RSS grew by \((during - before) >> 20) MiB for 150 slow readers")
-        // After the send timeout the server drops them: each sees its body end early.
+        // After the send timeout (3 s without the socket taking a byte) the server drops them:
+        // each sees its body end early.
+        Thread.sleep(forTimeInterval: 4)
         for client in slow {
             let (bytes, closed) = client.readToEnd()
             #expect(closed)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A test port of the multipart reader of electron-updater 6.8.9 (`DataSplitter` in
 /// `differentialDownloader/DataSplitter.ts`), for a request whose operations are all
 /// downloads. It is fed the response body in the chunks the client's HTTP stack would hand it
@@ -146,5 +148,16 @@ struct ElectronDataSplitter {
             return .corrupt("part \(index) differs")
         }
         return .complete
+    }
+
+    /// ``read(_:boundary:expected:cuts:)`` once per set of cuts, on a dispatch queue: the
+    /// reads are long and CPU-bound, and the cooperative pool they would otherwise hold is the
+    /// one the in-process servers of other tests answer on.
+    static func readAll(_ body: [UInt8], boundary: String, expected: [[UInt8]], cutSets: [[Int]]) async -> [Outcome] {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(returning: cutSets.map { read(body, boundary: boundary, expected: expected, cuts: $0) })
+            }
+        }
     }
 }

@@ -33,40 +33,23 @@ struct RawHTTPError: Error, CustomStringConvertible {
 /// the server under test also runs on.
 final class RawConnection: @unchecked Sendable {
     let port: Int
-    private let fd: Int32
+    private let socket: LoopbackSocket
+    private var fd: Int32 { socket.fd }
     private var buffer: [UInt8] = []
     private let queue = DispatchQueue(label: "raw-http")
     /// Every byte received on the connection, in order (when made with `recording`).
     private(set) var transcript: [UInt8]?
 
-    /// - Parameters:
-    ///   - recording: keep every received byte in ``transcript``.
-    ///   - receiveBuffer: a socket receive buffer size (`SO_RCVBUF`), to play a slow client.
-    init(port: Int, timeoutSeconds: Int = 20, recording: Bool = false, receiveBuffer: Int? = nil) throws {
+    /// - Parameter recording: keep every received byte in ``transcript``.
+    init(port: Int, timeoutSeconds: Int = 20, recording: Bool = false) throws {
         self.port = port
         if recording { transcript = [] }
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RawHTTPError(description: "socket() failed") }
-        if var size = receiveBuffer.map(Int32.init) {
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = UInt16(port).bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard ok else {
-            close(fd)
+        do {
+            socket = try LoopbackSocket(port: port, timeoutSeconds: timeoutSeconds)
+        } catch {
             throw RawHTTPError(description: "cannot connect to 127.0.0.1:\(port)")
         }
     }
-
-    deinit { close(fd) }
 
     /// Sends a request and reads its response.
     func request(_ method: String = "GET", _ target: String, headers: [(String, String)] = []) async throws -> RawResponse {
@@ -109,14 +92,9 @@ final class RawConnection: @unchecked Sendable {
     }
 
     private func sendAll(_ bytes: [UInt8]) throws {
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 {
-                if n < 0 && errno == EINTR { continue }
-                throw RawHTTPError(description: "send failed after \(sent) of \(bytes.count) bytes (errno \(errno))")
-            }
-            sent += n
+        let sent = socket.send(bytes)
+        guard sent == bytes.count else {
+            throw RawHTTPError(description: "send failed after \(sent) of \(bytes.count) bytes (errno \(errno))")
         }
     }
 
