@@ -168,7 +168,6 @@ final class ServeConnections: Sendable {
         var open: [ObjectIdentifier: ServeConnection] = [:]
         var peakSinceTrim = 0
         var trimScheduled = false
-        var refused = 0
     }
 
     /// Most connections served at once; further ones get a 503 and are closed.
@@ -185,10 +184,7 @@ final class ServeConnections: Sendable {
     /// Registers an accepted connection; nil when the server is at its limit.
     func open(_ channel: any Channel) -> ServeConnection? {
         state.withLock { s in
-            guard s.open.count < limit else {
-                s.refused += 1
-                return nil
-            }
+            guard s.open.count < limit else { return nil }
             let connection = ServeConnection()
             s.open[ObjectIdentifier(channel)] = connection
             s.peakSinceTrim = max(s.peakSinceTrim, s.open.count)
@@ -200,12 +196,6 @@ final class ServeConnections: Sendable {
     func connection(for channel: any Channel) -> ServeConnection? {
         state.withLock { $0.open[ObjectIdentifier(channel)] }
     }
-
-    /// Connections open now.
-    var count: Int { state.withLock { $0.open.count } }
-
-    /// Connections refused at the limit so far.
-    var refusedCount: Int { state.withLock { $0.refused } }
 
     func closed(_ channel: any Channel) {
         let trim: Bool = state.withLock { s in
