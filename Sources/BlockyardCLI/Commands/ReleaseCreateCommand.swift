@@ -17,6 +17,14 @@ struct ReleaseCreateCommand: ParsableCommand {
             releaseDate and URLs relative to the feed URL. --platform and --arch
             override what the file names say.
 
+            DELIVERY FILES
+              Beside each artifact go ARTIFACT.byindex and ARTIFACT.bypack, Blockyard's
+              delivery format (docs/FORMAT.md): a content-defined Merkle index and the
+              artifact's chunks compressed with zstd one by one. The channel files name
+              them with extra keys (blockyardIndex, blockyardPack, their sizes and the
+              root hash) that electron-updater ignores; `blockyard update` and the agent
+              use them to download fewer bytes. --no-delivery leaves them out.
+
             CHANNELS
               latest also updates beta and alpha, beta also updates alpha (as
               electron-builder's generateUpdatesFilesForAllChannels), except a channel
@@ -75,6 +83,9 @@ struct ReleaseCreateCommand: ParsableCommand {
     @Option(help: "Blockmap generation.")
     var compat: BlockmapCompat = .electronBuilder
 
+    @Flag(help: "Do not write the delivery index and pack (.byindex, .bypack) beside each artifact; Blockyard's client then updates from the blockmap, as electron-updater does.")
+    var noDelivery = false
+
     @Flag(help: "Print the result as JSON.")
     var json = false
 
@@ -101,7 +112,8 @@ struct ReleaseCreateCommand: ParsableCommand {
         let options = ReleaseCreateOptions(
             version: version, channel: channel, artifacts: artifacts, platform: platform, arch: arch,
             outputDirectory: outputDirectory, releaseName: releaseName, releaseNotes: notes,
-            stagingPercentage: staging, fanOut: !noFanOut, signingKey: try ReleaseConsole.signingKey(sign), compat: compat)
+            stagingPercentage: staging, fanOut: !noFanOut, signingKey: try ReleaseConsole.signingKey(sign), compat: compat,
+            delivery: !noDelivery)
         let total = artifacts.compactMap(FileSize.of).reduce(0, +) * 2
         let bar = ProgressBar(label: "release \(version)", total: total)
         let result = try ReleaseConsole.run { () throws(ReleaseError) in try ReleaseBuilder.create(options, progress: bar.advance(by:)) }
@@ -118,6 +130,10 @@ struct ReleaseCreateCommand: ParsableCommand {
             var line = "  " + ReleaseLayout.artifactPath(version: result.version, name: artifact.name).padding(width)
             line += "  " + HumanSize.format(artifact.size).padding(10) + "  \(artifact.os.rawValue)"
             if let arch = artifact.arch { line += " \(arch.rawValue)" }
+            if let delivery = artifact.delivery {
+                line += "  pack \(HumanSize.format(delivery.packSize))"
+                if artifact.size > 0 { line += String(format: " (%.2f×)", Double(artifact.size) / Double(max(1, delivery.packSize))) }
+            }
             if result.unchanged.contains(artifact.name) { line += "  (unchanged)" }
             Console.out(line)
         }

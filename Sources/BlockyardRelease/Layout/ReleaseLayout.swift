@@ -20,6 +20,9 @@ public enum ReleaseLayout {
     public static let checksumsName = "SHA256SUMS"
     public static let signatureSuffix = ".sig"
     public static let blockmapSuffix = ".blockmap"
+    /// The delivery index and pack beside an artifact (docs/FORMAT.md).
+    public static let deliveryIndexSuffix = ".byindex"
+    public static let deliveryPackSuffix = ".bypack"
 
     /// `releases/{version}`, relative to the release root.
     public static func versionDirectory(_ version: String) -> String { "\(releasesDirectory)/\(version)" }
@@ -54,8 +57,9 @@ public enum ReleaseLayout {
     public static func validateArtifactName(_ name: String) throws(ReleaseError) {
         let forbidden: Set<Character> = ["/", "\\", "#", "?", "%", "\""]
         guard !name.isEmpty, !name.hasPrefix("."), name != ReleaseLayout.manifestName, name != ReleaseLayout.checksumsName,
-              !name.hasSuffix(blockmapSuffix), !name.contains(where: { forbidden.contains($0) || $0.asciiValue.map { $0 < 32 || $0 == 127 } == true }) else {
-            throw ReleaseError(.usage, "artifact name '\(name)' cannot be published: it must not start with '.', end in .blockmap, be release.json or SHA256SUMS, or contain / \\ # ? % \" or control characters")
+              !name.hasSuffix(blockmapSuffix), !name.hasSuffix(deliveryIndexSuffix), !name.hasSuffix(deliveryPackSuffix),
+              !name.contains(where: { forbidden.contains($0) || $0.asciiValue.map { $0 < 32 || $0 == 127 } == true }) else {
+            throw ReleaseError(.usage, "artifact name '\(name)' cannot be published: it must not start with '.', end in .blockmap, .byindex or .bypack, be release.json or SHA256SUMS, or contain / \\ # ? % \" or control characters")
         }
     }
 }

@@ -18,9 +18,13 @@ public struct ReleaseArtifact: Equatable, Sendable, Codable {
     public var blockmap: ReleaseFile?
     /// NSIS per-machine installers: electron-updater runs them elevated.
     public var isAdminRightsRequired: Bool?
+    /// The delivery index and pack written beside the artifact (absent for releases created
+    /// with `--no-delivery` or before delivery files existed).
+    public var delivery: ReleaseDelivery?
 
     public init(name: String, os: ReleaseOS, arch: ReleaseArch?, size: Int, sha512: String, sha256: String,
-                blockMapSize: Int? = nil, blockmap: ReleaseFile? = nil, isAdminRightsRequired: Bool? = nil) {
+                blockMapSize: Int? = nil, blockmap: ReleaseFile? = nil, isAdminRightsRequired: Bool? = nil,
+                delivery: ReleaseDelivery? = nil) {
         self.name = name
         self.os = os
         self.arch = arch
@@ -30,6 +34,7 @@ public struct ReleaseArtifact: Equatable, Sendable, Codable {
         self.blockMapSize = blockMapSize
         self.blockmap = blockmap
         self.isAdminRightsRequired = isAdminRightsRequired
+        self.delivery = delivery
     }
 
     public var target: ReleaseTarget { ReleaseTarget(os: os, arch: arch) }
@@ -48,6 +53,25 @@ public struct ReleaseFile: Equatable, Sendable, Codable {
     }
 }
 
+/// An artifact's delivery files (docs/FORMAT.md): the index (with its SHA-256, listed in
+/// `SHA256SUMS`), the pack, and the root hash that authenticates both through the channel file.
+/// The pack's own SHA-256 is not computed (it would cost publishing a pass over the pack);
+/// every chunk in it is checked against the index instead.
+public struct ReleaseDelivery: Equatable, Sendable, Codable {
+    public var index: ReleaseFile
+    public var pack: String
+    public var packSize: Int
+    /// Root hash of the index, hex.
+    public var root: String
+
+    public init(index: ReleaseFile, pack: String, packSize: Int, root: String) {
+        self.index = index
+        self.pack = pack
+        self.packSize = packSize
+        self.root = root
+    }
+}
+
 /// `releases/{version}/release.json`: everything needed to regenerate this version's channel
 /// files later (`release promote`, rollback) without re-reading the artifacts.
 ///
@@ -59,7 +83,8 @@ public struct ReleaseFile: Equatable, Sendable, Codable {
 ///       "updatedAt": "2026-01-01T00:05:00.000Z",   last change (an added artifact)
 ///       "releaseName": "…", "releaseNotes": "…" | [{"version","note"}],
 ///       "artifacts": [{"name","os","arch","size","sha512","sha256",
-///                      "blockMapSize"?, "blockmap": {"name","size","sha256"}}]
+///                      "blockMapSize"?, "blockmap": {"name","size","sha256"},
+///                      "delivery"?: {"index": {"name","size","sha256"}, "pack","packSize","root"}}]
 ///     }
 ///
 /// Artifacts keep the order in which they were added; the channel files list them grouped by
@@ -106,9 +131,15 @@ public struct ReleaseManifest: Equatable, Sendable, Codable {
             .sorted { (ReleaseTarget.updaterPriority(fileName: $0.element.name), $0.offset) < (ReleaseTarget.updaterPriority(fileName: $1.element.name), $1.offset) }
             .map(\.element)
         guard let first = group.first else { return nil }
-        let files = group.map {
-            UpdateFileInfo(url: ReleaseLayout.artifactPath(version: version, name: $0.name), sha512: $0.sha512,
-                           size: $0.size, blockMapSize: $0.blockMapSize, isAdminRightsRequired: $0.isAdminRightsRequired)
+        let files = group.map { artifact in
+            let delivery = artifact.delivery.map {
+                DeliveryReference(index: ReleaseLayout.artifactPath(version: version, name: $0.index.name), indexSize: $0.index.size,
+                                  pack: ReleaseLayout.artifactPath(version: version, name: $0.pack), packSize: $0.packSize,
+                                  root: $0.root)
+            }
+            return UpdateFileInfo(url: ReleaseLayout.artifactPath(version: version, name: artifact.name), sha512: artifact.sha512,
+                                  size: artifact.size, blockMapSize: artifact.blockMapSize,
+                                  isAdminRightsRequired: artifact.isAdminRightsRequired, delivery: delivery)
         }
         return UpdateInfo(version: version, files: files, path: files[0].url, sha512: first.sha512,
                           releaseName: releaseName, releaseNotes: releaseNotes,
@@ -124,6 +155,7 @@ public struct ReleaseManifest: Equatable, Sendable, Codable {
         for artifact in artifacts {
             lines.append((artifact.name, artifact.sha256))
             if let blockmap = artifact.blockmap { lines.append((blockmap.name, blockmap.sha256)) }
+            if let index = artifact.delivery?.index { lines.append((index.name, index.sha256)) }
         }
         return lines.sorted { $0.0 < $1.0 }.map { "\($0.1)  \($0.0)\n" }.joined()
     }

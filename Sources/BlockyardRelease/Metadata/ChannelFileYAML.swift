@@ -20,6 +20,13 @@ public enum ChannelFileYAML {
             if let size = file.size { entry.append((key("size"), integer(size))) }
             if let blockMapSize = file.blockMapSize { entry.append((key("blockMapSize"), integer(blockMapSize))) }
             if let admin = file.isAdminRightsRequired { entry.append((key("isAdminRightsRequired"), Node(admin ? "true" : "false"))) }
+            if let delivery = file.delivery {
+                entry.append((key("blockyardIndex"), string(delivery.index)))
+                entry.append((key("blockyardIndexSize"), integer(delivery.indexSize)))
+                entry.append((key("blockyardPack"), string(delivery.pack)))
+                entry.append((key("blockyardPackSize"), integer(delivery.packSize)))
+                entry.append((key("blockyardRoot"), string(delivery.root)))
+            }
             return Node(entry, .implicit, .block)
         }
         pairs.append((key("files"), Node(files, .implicit, .block)))
@@ -110,7 +117,10 @@ public struct ChannelDocument: Sendable {
                 if !Self.isBase64SHA512(sha512) {
                     warnings.append("\(url): sha512 is not base64: electron-updater's differential download always fails its check")
                 }
-                files.append(UpdateFileInfo(url: url, sha512: sha512, size: size, blockMapSize: blockMapSize, isAdminRightsRequired: admin))
+                let (delivery, deliveryWarning) = DeliveryReference.parse({ entry[$0]?.scalar?.string }, entry: url)
+                if let deliveryWarning { warnings.append(deliveryWarning) }
+                files.append(UpdateFileInfo(url: url, sha512: sha512, size: size, blockMapSize: blockMapSize, isAdminRightsRequired: admin,
+                                            delivery: delivery))
             }
         }
         let path = map["path"]?.scalar?.string

@@ -8,13 +8,17 @@ public struct UpdateFileInfo: Equatable, Sendable, Codable {
     public var blockMapSize: Int?
     /// NSIS installers built with `perMachine`: run the installer elevated.
     public var isAdminRightsRequired: Bool?
+    /// Blockyard's delivery files for this artifact (extra keys electron-updater ignores).
+    public var delivery: DeliveryReference?
 
-    public init(url: String, sha512: String, size: Int? = nil, blockMapSize: Int? = nil, isAdminRightsRequired: Bool? = nil) {
+    public init(url: String, sha512: String, size: Int? = nil, blockMapSize: Int? = nil, isAdminRightsRequired: Bool? = nil,
+                delivery: DeliveryReference? = nil) {
         self.url = url
         self.sha512 = sha512
         self.size = size
         self.blockMapSize = blockMapSize
         self.isAdminRightsRequired = isAdminRightsRequired
+        self.delivery = delivery
     }
 }
 

@@ -23,13 +23,17 @@ public struct ReleaseCreateOptions: Sendable {
     public var fanOut: Bool
     public var signingKey: MetadataSigningKey?
     public var compat: BlockmapCompat
+    /// Write the delivery index and pack beside each artifact (docs/FORMAT.md) and name them
+    /// in the channel files; off with `--no-delivery`.
+    public var delivery: Bool
     /// The issue time written as `releaseDate`.
     public var now: Date
 
     public init(version: String, channel: String? = nil, artifacts: [String], platform: ReleaseOS? = nil,
                 arch: ReleaseArch? = nil, outputDirectory: String, releaseName: String? = nil,
                 releaseNotes: ReleaseNotes? = nil, stagingPercentage: Int? = nil, fanOut: Bool = true,
-                signingKey: MetadataSigningKey? = nil, compat: BlockmapCompat = .electronBuilder, now: Date = Date()) {
+                signingKey: MetadataSigningKey? = nil, compat: BlockmapCompat = .electronBuilder, delivery: Bool = true,
+                now: Date = Date()) {
         self.version = version
         self.channel = channel
         self.artifacts = artifacts
@@ -42,6 +46,7 @@ public struct ReleaseCreateOptions: Sendable {
         self.fanOut = fanOut
         self.signingKey = signingKey
         self.compat = compat
+        self.delivery = delivery
         self.now = now
     }
 }
@@ -162,14 +167,16 @@ public enum ReleaseBuilder {
                 guard digests.sha512.base64 == previous.sha512, digests.size == previous.size else {
                     throw ReleaseError(.cannotCreate, "\(ReleaseLayout.artifactPath(version: versionString, name: input.name)) is already part of \(versionString) with different content: published artifacts are immutable, release a new version")
                 }
-                if FileSize.of(destination) == previous.size {
+                // Unchanged, unless delivery files are wanted and missing (added on a re-run).
+                if FileSize.of(destination) == previous.size,
+                   !options.delivery || StagedArtifact.deliveryFilesPresent(previous, in: versionDirectory) {
                     unchanged.append(input.name)
                     artifacts.append(previous)
                     continue
                 }
             }
             let artifact = try StagedArtifact.copy(input.path, to: destination, name: input.name, target: input.target,
-                                                   compat: options.compat, progress: progress)
+                                                   compat: options.compat, delivery: options.delivery, progress: progress)
             if let warning = artifact.warning { warnings.append(warning) }
             staged.append(artifact)
             artifacts.append(artifact.artifact)
@@ -256,20 +263,38 @@ final class StagedArtifact {
     private let writer: AtomicFileWriter?
     private let blockmapBytes: [UInt8]
     private let blockmapPath: String
+    /// Delivery files written under hidden names, renamed into place by ``commit()`` (the pack
+    /// first): (staged, final) pairs.
+    private let deliveryFiles: [(staged: String, final: String)]
+    private var committed = false
 
-    private init(artifact: ReleaseArtifact, warning: String?, writer: AtomicFileWriter?, blockmapBytes: [UInt8], blockmapPath: String) {
+    private init(artifact: ReleaseArtifact, warning: String?, writer: AtomicFileWriter?, blockmapBytes: [UInt8], blockmapPath: String,
+                 deliveryFiles: [(staged: String, final: String)]) {
         self.artifact = artifact
         self.warning = warning
         self.writer = writer
         self.blockmapBytes = blockmapBytes
         self.blockmapPath = blockmapPath
+        self.deliveryFiles = deliveryFiles
+    }
+
+    deinit {
+        // A run that failed after this artifact was staged leaves nothing behind.
+        if !committed { for file in deliveryFiles { unlink(file.staged) } }
+    }
+
+    /// Whether the delivery files an earlier run recorded for `artifact` are still in place.
+    static func deliveryFilesPresent(_ artifact: ReleaseArtifact, in directory: String) -> Bool {
+        guard let delivery = artifact.delivery else { return false }
+        return FileSize.of((directory as NSString).appendingPathComponent(delivery.index.name)) == delivery.index.size
+            && FileSize.of((directory as NSString).appendingPathComponent(delivery.pack)) == delivery.packSize
     }
 
     /// Copies `source` (computing SHA-256 on the way), then blockmaps the copy (which gives
     /// size and SHA-512 of the bytes that will be published). When `source` already is the
     /// destination, nothing is copied.
     static func copy(_ source: String, to destination: String, name: String, target: ReleaseTarget,
-                     compat: BlockmapCompat, progress: ((Int) -> Void)?) throws(ReleaseError) -> StagedArtifact {
+                     compat: BlockmapCompat, delivery: Bool, progress: ((Int) -> Void)?) throws(ReleaseError) -> StagedArtifact {
         let sameFile = realpath(source) == realpath(destination)
         var writer: AtomicFileWriter?
         let hashedPath: String
@@ -314,13 +339,36 @@ final class StagedArtifact {
             warning = "\(name) has no embedded blockmap: electron-updater updates AppImages differentially only from one (add it first with `blockyard blockmap --input \(name) --compression deflate`)"
         }
         let gzip = BlockmapCodec.encodeGzip(result.blockmap)
+        let directory = (destination as NSString).deletingLastPathComponent
         let blockmapName = name + ReleaseLayout.blockmapSuffix
+        var releaseDelivery: ReleaseDelivery?
+        var deliveryFiles: [(staged: String, final: String)] = []
+        if delivery {
+            let indexName = name + ReleaseLayout.deliveryIndexSuffix
+            let packName = name + ReleaseLayout.deliveryPackSuffix
+            // Hidden while staged: never served or published before the rename.
+            let stagedIndex = directory + "/." + indexName + ".staged"
+            let stagedPack = directory + "/." + packName + ".staged"
+            deliveryFiles = [(stagedPack, directory + "/" + packName), (stagedIndex, directory + "/" + indexName)]
+            do {
+                let output = try DeliveryFileBuilder.build(inputPath: hashedPath, indexPath: stagedIndex, packPath: stagedPack)
+                let indexBytes = try FileInput.readAll(path: stagedIndex, limit: output.indexSize)
+                releaseDelivery = ReleaseDelivery(
+                    index: ReleaseFile(name: indexName, size: output.indexSize, sha256: SHA2Hasher.hash(.sha256, indexBytes).hex),
+                    pack: packName, packSize: Int(output.index.packSize), root: output.index.rootHash.hex)
+            } catch {
+                for file in deliveryFiles { unlink(file.staged) }
+                writer?.abandon()
+                throw ReleaseError(.io, "\(source): cannot write the delivery index and pack: \(error)")
+            }
+        }
         let artifact = ReleaseArtifact(
             name: name, os: target.os, arch: target.arch, size: result.size, sha512: result.sha512.base64,
             sha256: sha256.hex, blockMapSize: embedded,
-            blockmap: ReleaseFile(name: blockmapName, size: gzip.count, sha256: SHA2Hasher.hash(.sha256, gzip).hex))
+            blockmap: ReleaseFile(name: blockmapName, size: gzip.count, sha256: SHA2Hasher.hash(.sha256, gzip).hex),
+            delivery: releaseDelivery)
         return StagedArtifact(artifact: artifact, warning: warning, writer: writer, blockmapBytes: gzip,
-                              blockmapPath: (destination as NSString).deletingLastPathComponent + "/" + blockmapName)
+                              blockmapPath: directory + "/" + blockmapName, deliveryFiles: deliveryFiles)
     }
 
     func commit() throws(ReleaseError) {
@@ -330,6 +378,11 @@ final class StagedArtifact {
         } catch {
             throw ReleaseError.output(error)
         }
+        for file in deliveryFiles where rename(file.staged, file.final) != 0 {
+            let reason = String(cString: strerror(errno))
+            throw ReleaseError(.cannotCreate, "\(file.final): cannot rename the delivery file into place: \(reason)")
+        }
+        committed = true
     }
 
     /// The length of a valid blockmap embedded at the end of the file (electron-builder's
