@@ -47,6 +47,49 @@ struct ChannelFileYAMLTests {
         #expect(document.warnings.isEmpty)
     }
 
+    var delivery: DeliveryReference {
+        // All digits: a YAML reader would take it for a number unless it is quoted.
+        DeliveryReference(index: "releases/1.2.0/MyApp-1.2.0-mac.zip.byindex", indexSize: 4_160,
+                          pack: "releases/1.2.0/MyApp-1.2.0-mac.zip.bypack", packSize: 1_234_567,
+                          root: String(repeating: "1234", count: 16))
+    }
+
+    @Test func deliveryKeysRoundTripAndPythonReadsThem() throws {
+        var info = sample
+        info.files[0].delivery = delivery
+        let yaml = ChannelFileYAML.encode(info)
+        let document = try ChannelDocument(text: yaml)
+        #expect(document.info == info)
+        #expect(document.warnings.isEmpty)
+        let files = try #require(try pythonSafeLoad(yaml)["files"] as? [[String: Any]])
+        #expect(files[0]["blockyardRoot"] as? String == delivery.root)
+        #expect(files[0]["blockyardIndexSize"] as? Int == 4_160)
+        #expect(files[0]["blockyardPack"] as? String == delivery.pack)
+        #expect(files[1]["blockyardIndex"] == nil)
+    }
+
+    @Test func malformedDeliveryKeysAreIgnoredWithAWarning() throws {
+        let base = "version: 1.2.0\nfiles:\n- url: a.exe\n  sha512: \(sha)\n  size: 10\n"
+        let root = String(repeating: "ab", count: 32)
+        func keys(packSize: String = "5", root: String) -> String {
+            "  blockyardIndex: a.exe.byindex\n  blockyardIndexSize: 10\n  blockyardPack: a.exe.bypack\n  blockyardPackSize: \(packSize)\n  blockyardRoot: \(root)\n"
+        }
+        let cases = [
+            "  blockyardIndex: a.exe.byindex\n",   // incomplete
+            keys(packSize: "-1", root: root),
+            keys(root: String(root.dropLast())),
+            keys(root: String(repeating: "zz", count: 32)),
+        ]
+        for extra in cases {
+            let document = try ChannelDocument(text: base + extra)
+            #expect(document.info.files[0].delivery == nil, "\(extra)")
+            #expect(document.warnings.contains { $0.contains("delivery files are ignored") }, "\(extra)")
+            #expect(document.info.files[0].size == 10)
+        }
+        let good = try ChannelDocument(text: base + keys(root: root.uppercased()))
+        #expect(good.info.files[0].delivery == DeliveryReference(index: "a.exe.byindex", indexSize: 10, pack: "a.exe.bypack", packSize: 5, root: root))
+    }
+
     @Test func pythonSafeLoadReadsTheSameValues() throws {
         var info = sample
         // Strings a YAML reader could take for something else must stay strings.

@@ -25,10 +25,11 @@ struct ReleaseBuilderTests {
     }
 
     func create(_ version: String, _ artifacts: [String], channel: String? = nil, at time: TimeInterval = 0,
-                staging: Int? = nil, key: MetadataSigningKey? = nil, fanOut: Bool = true) throws(ReleaseError) -> ReleaseCreateResult {
+                staging: Int? = nil, key: MetadataSigningKey? = nil, fanOut: Bool = true,
+                delivery: Bool = true) throws(ReleaseError) -> ReleaseCreateResult {
         try ReleaseBuilder.create(ReleaseCreateOptions(version: version, channel: channel, artifacts: artifacts, outputDirectory: site,
                                                        stagingPercentage: staging, fanOut: fanOut, signingKey: key,
-                                                       now: t0.addingTimeInterval(time)))
+                                                       delivery: delivery, now: t0.addingTimeInterval(time)))
     }
 
     @Test func layoutChecksumsBlockmapsAndChannelFiles() throws {
@@ -47,7 +48,19 @@ struct ReleaseBuilderTests {
         let win = try channel("latest.yml").info
         let digests = try FileHasher.hash(path: exe)
         #expect(win.version == "1.0.0")
-        #expect(win.files == [UpdateFileInfo(url: "releases/1.0.0/MyApp Setup 1.0.0.exe", sha512: digests.sha512.base64, size: 3_000_000)])
+        // The delivery files are beside the artifact, and the channel file names them with the
+        // root of the index as written.
+        let indexBytes = try FileInput.readAll(path: "\(site)/releases/1.0.0/MyApp Setup 1.0.0.exe.byindex")
+        let index = try DeliveryIndexCodec.decode(indexBytes)
+        let packSize = try #require(try FileManager.default.attributesOfItem(atPath: "\(site)/releases/1.0.0/MyApp Setup 1.0.0.exe.bypack")[.size] as? Int)
+        #expect(index.artifactSize == 3_000_000 && index.packSize == UInt64(packSize))
+        let delivery = DeliveryReference(index: "releases/1.0.0/MyApp Setup 1.0.0.exe.byindex", indexSize: indexBytes.count,
+                                         pack: "releases/1.0.0/MyApp Setup 1.0.0.exe.bypack", packSize: packSize,
+                                         root: index.rootHash.hex)
+        #expect(win.files == [UpdateFileInfo(url: "releases/1.0.0/MyApp Setup 1.0.0.exe", sha512: digests.sha512.base64, size: 3_000_000,
+                                             delivery: delivery)])
+        #expect(try String(contentsOfFile: "\(site)/releases/1.0.0/SHA256SUMS", encoding: .utf8)
+            .contains("\(SHA2Hasher.hash(.sha256, indexBytes).hex)  MyApp Setup 1.0.0.exe.byindex\n"))
         #expect(win.path == "releases/1.0.0/MyApp Setup 1.0.0.exe")
         #expect(win.sha512 == digests.sha512.base64)
         #expect(win.releaseDate == "2026-01-01T00:00:00.000Z")
@@ -65,7 +78,7 @@ struct ReleaseBuilderTests {
         // SHA256SUMS passes `sha256sum -c` in the version directory.
         let (status, output) = try runTool("/usr/bin/sha256sum", ["-c", "SHA256SUMS"], in: URL(fileURLWithPath: "\(site)/releases/1.0.0"))
         #expect(status == 0, "\(output)")
-        #expect(output.components(separatedBy: ": OK").count - 1 == 8)
+        #expect(output.components(separatedBy: ": OK").count - 1 == 12)   // artifacts, blockmaps, indexes
 
         let manifest = try #require(try ReleaseManifest.load(root: site, version: "1.0.0"))
         #expect(manifest.artifacts.map(\.name) == ["MyApp Setup 1.0.0.exe", "MyApp-1.0.0-arm64.dmg", "MyApp-1.0.0-arm64-mac.zip", "MyApp-1.0.0-arm64.AppImage"])
@@ -109,6 +122,33 @@ struct ReleaseBuilderTests {
         #expect(noFan.skippedChannelFiles.isEmpty)
     }
 
+    @Test func noDeliveryWritesNoDeliveryFiles() throws {
+        let exe = try artifact("MyApp-1.0.0.exe", seed: 12)
+        let result = try create("1.0.0", [exe], delivery: false)
+        #expect(result.artifacts[0].delivery == nil)
+        #expect(try channel("latest.yml").info.files[0].delivery == nil)
+        let names = try FileManager.default.contentsOfDirectory(atPath: "\(site)/releases/1.0.0").sorted()
+        #expect(names == ["MyApp-1.0.0.exe", "MyApp-1.0.0.exe.blockmap", "SHA256SUMS", "release.json"])
+        // A later run with delivery files on adds them to the unchanged artifact.
+        let again = try create("1.0.0", [exe], at: 1)
+        #expect(again.unchanged.isEmpty && again.artifacts[0].delivery != nil)
+        #expect(try channel("latest.yml").info.files[0].delivery?.index == "releases/1.0.0/MyApp-1.0.0.exe.byindex")
+        #expect(try create("1.0.0", [exe], at: 2).unchanged == ["MyApp-1.0.0.exe"])
+    }
+
+    @Test func aFailedRunLeavesNoStagedDeliveryFiles() throws {
+        let zip = try artifact("MyApp-1.0.0-mac.zip", seed: 14)
+        _ = try create("1.0.0", [zip])
+        let before = try FileManager.default.contentsOfDirectory(atPath: "\(site)/releases/1.0.0").sorted()
+        // The second artifact changed under a released name: refused after the first one was
+        // staged with its delivery files.
+        let good = try artifact("MyApp-1.0.0.exe", seed: 13)
+        try dir.write("MyApp-1.0.0-mac.zip", VectorInputs.randomBytes(seed: 15, count: 100_000))
+        #expect(throws: ReleaseError.self) { try create("1.0.0", [good, zip], at: 1) }
+        let after = try FileManager.default.contentsOfDirectory(atPath: "\(site)/releases/1.0.0").sorted()
+        #expect(after == before, "left behind: \(after)")
+    }
+
     @Test func artifactsAreImmutableButReAddingIsANoOp() throws {
         let exe = try artifact("MyApp-1.0.0.exe", seed: 10)
         _ = try create("1.0.0", [exe])
@@ -125,7 +165,7 @@ struct ReleaseBuilderTests {
         #expect(manifest.artifacts.map(\.name) == ["MyApp-1.0.0.exe", "MyApp-1.0.0-mac.zip"])
         #expect(manifest.createdAt == "2026-01-01T00:00:00.000Z")
         #expect(manifest.updatedAt == "2026-01-01T00:00:06.000Z")
-        #expect(String(decoding: try FileInput.readAll(path: "\(site)/releases/1.0.0/SHA256SUMS"), as: UTF8.self).split(separator: "\n").count == 4)
+        #expect(String(decoding: try FileInput.readAll(path: "\(site)/releases/1.0.0/SHA256SUMS"), as: UTF8.self).split(separator: "\n").count == 6)
 
         // Different bytes under a released name: refused, and the published copy is untouched.
         let published = try FileHasher.hash(path: "\(site)/releases/1.0.0/MyApp-1.0.0.exe")

@@ -249,10 +249,13 @@ struct S3PublishTests {
         let items = try PublishPlan.make(directory: site, destination: S3Location(bucket: "b", prefix: "p/q"))
         #expect(items.map(\.path) == [
             "releases/2.0.0/A-2.0.0.exe", "releases/2.0.0/A-2.0.0.exe.blockmap",
+            "releases/2.0.0/A-2.0.0.exe.byindex", "releases/2.0.0/A-2.0.0.exe.bypack",
             "releases/2.0.0/SHA256SUMS", "releases/2.0.0/release.json",
             "alpha.yml.sig", "alpha.yml", "beta.yml.sig", "beta.yml", "latest.yml.sig", "latest.yml",
         ])
         #expect(items[0].key == "p/q/releases/2.0.0/A-2.0.0.exe")
+        #expect(items.filter { $0.path.hasSuffix(".byindex") || $0.path.hasSuffix(".bypack") }
+            .allSatisfy { $0.kind == .artifact && $0.contentType == "application/octet-stream" })
         #expect(items[0].sha256 == SHA2Hasher.hash(.sha256, [1, 2, 3]).hex)
         #expect(items.filter { $0.kind == .artifact }.allSatisfy { $0.cacheControl == PublishPlan.immutableCacheControl })
         #expect(items.filter { $0.kind != .artifact }.allSatisfy { $0.cacheControl == "no-cache" })
