@@ -98,7 +98,8 @@ struct PublishCommandTests {
 
         let real = try CommandRunner.run(args, environment: credentials, currentDirectory: dir.url.path)
         #expect(real.status == 0, "\(real.stderr)")
-        #expect(real.stdout.contains("uploaded 12 objects"))
+        // 2 artifacts × (file, blockmap, index, pack), SHA256SUMS, release.json, 6 channel files.
+        #expect(real.stdout.contains("uploaded 16 objects"))
         let lines = real.stdout.split(separator: "\n")
         #expect(lines.lastIndex { $0.contains("releases/1.0.0/MyApp-Setup-1.0.0.exe") }! < lines.firstIndex { $0.contains("app/latest.yml") }!)
         for output in [dry, real] {
@@ -116,12 +117,16 @@ struct PublishCommandTests {
         let blockmap = try moto.http("GET", "/updates/app/releases/1.0.0/MyApp-Setup-1.0.0.exe.blockmap")
         #expect(blockmap.body.prefix(2) == Data([0x1F, 0x8B]))
         #expect(blockmap.headers["content-encoding"] == nil)
+        // The delivery files are published as immutable artifacts, byte for byte.
+        let pack = try moto.http("GET", "/updates/app/releases/1.0.0/MyApp-Setup-1.0.0.exe.bypack")
+        #expect(pack.status == 200 && pack.headers["cache-control"] == "public, max-age=31536000, immutable")
+        #expect(pack.body == (try Data(contentsOf: URL(fileURLWithPath: dir.path("site/releases/1.0.0/MyApp-Setup-1.0.0.exe.bypack")))))
         try expectConsistent(moto, bucket: "updates", prefix: "app/")
 
         let again = try CommandRunner.run(args + ["--json"], environment: credentials, currentDirectory: dir.url.path)
         let report = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
         #expect(report["uploadedObjects"] as? Int == 0)
-        #expect(report["skippedObjects"] as? Int == 12)
+        #expect(report["skippedObjects"] as? Int == 16)
     }
 
     @Test func killedPublishLeavesNoChannelFilePointingAtMissingObjects() throws {

@@ -50,4 +50,36 @@ struct DeliveryFileBuilderTests {
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.url.path).sorted()
         #expect(names == ["e.byindex", "e.bypack", "empty"])
     }
+
+    @Test("the combined pass's blockmap and SHA-512 are the blockmap generator's, at random sizes")
+    func combinedBlockmap() throws {
+        let dir = try TemporaryDirectory()
+        var rng = SplitMix64(seed: 20261203)
+        // Edges (empty, one byte, one chunk, the window) and random sizes up to 40 MiB, half
+        // of them with compressible stretches.
+        var sizes = [0, 1, 8191, 8192, 1 << 20, (16 << 20) - 1, (16 << 20) + 1]
+        for _ in 0 ..< 5 { sizes.append(Int(rng.next() % UInt64(40 << 20))) }
+        let text = Array(String(repeating: "layer.norm.bias 0.5 ", count: 3000).utf8)
+        for (k, size) in sizes.enumerated() {
+            var input = VectorInputs.randomBytes(seed: UInt64(100 + k), count: size)
+            if k % 2 == 1 {
+                for at in stride(from: 4096, to: max(4096, size - text.count), by: 2 << 20) {
+                    input.replaceSubrange(at ..< at + text.count, with: text)
+                }
+            }
+            let path = try dir.write("f\(k)", input)
+            let expected = try BlockmapGenerator.generate(path: path)
+            for threads in [1, 2] {
+                var progressed = 0
+                let output = try DeliveryFileBuilder.build(inputPath: path, indexPath: dir.path("f\(k).byindex"),
+                                                           packPath: dir.path("f\(k).bypack"), threads: threads,
+                                                           blockmap: true, progress: { progressed += $0 })
+                let combined = try #require(output.blockmap)
+                #expect(combined.blockmap == expected.blockmap, "size \(size), \(threads) threads")
+                #expect(combined.sha512 == expected.sha512, "size \(size), \(threads) threads")
+                #expect(combined.size == size && progressed == size)
+                #expect(BlockmapCodec.encodeGzip(combined.blockmap) == BlockmapCodec.encodeGzip(expected.blockmap))
+            }
+        }
+    }
 }

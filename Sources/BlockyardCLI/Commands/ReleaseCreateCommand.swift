@@ -114,7 +114,9 @@ struct ReleaseCreateCommand: ParsableCommand {
             outputDirectory: outputDirectory, releaseName: releaseName, releaseNotes: notes,
             stagingPercentage: staging, fanOut: !noFanOut, signingKey: try ReleaseConsole.signingKey(sign), compat: compat,
             delivery: !noDelivery)
-        let total = artifacts.compactMap(FileSize.of).reduce(0, +) * 2
+        // Copy, then one combined pass (blockmap, SHA-512, delivery files), or two passes.
+        let passes = !noDelivery && compat != .electronBuilder ? 3 : 2
+        let total = artifacts.compactMap(FileSize.of).reduce(0, +) * passes
         let bar = ProgressBar(label: "release \(version)", total: total)
         let result = try ReleaseConsole.run { () throws(ReleaseError) in try ReleaseBuilder.create(options, progress: bar.advance(by:)) }
         bar.finish()

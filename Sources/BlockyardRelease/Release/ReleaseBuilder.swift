@@ -326,21 +326,9 @@ final class StagedArtifact {
             writer?.abandon()
             throw ReleaseError(.io, "\(source): \(error)")
         }
-        let result: BlockmapResult
-        do {
-            result = try BlockmapGenerator.generate(path: hashedPath, compat: compat, progress: progress)
-        } catch {
-            writer?.abandon()
-            throw ReleaseError(.io, "\(source): cannot compute the blockmap: \(error)")
-        }
-        var warning: String?
-        let embedded = name.lowercased().hasSuffix(".appimage") ? embeddedBlockMapSize(path: hashedPath, size: result.size) : nil
-        if name.lowercased().hasSuffix(".appimage") && embedded == nil {
-            warning = "\(name) has no embedded blockmap: electron-updater updates AppImages differentially only from one (add it first with `blockyard blockmap --input \(name) --compression deflate`)"
-        }
-        let gzip = BlockmapCodec.encodeGzip(result.blockmap)
         let directory = (destination as NSString).deletingLastPathComponent
         let blockmapName = name + ReleaseLayout.blockmapSuffix
+        var result: BlockmapResult?
         var releaseDelivery: ReleaseDelivery?
         var deliveryFiles: [(staged: String, final: String)] = []
         if delivery {
@@ -351,7 +339,12 @@ final class StagedArtifact {
             let stagedPack = directory + "/." + packName + ".staged"
             deliveryFiles = [(stagedPack, directory + "/" + packName), (stagedIndex, directory + "/" + indexName)]
             do {
-                let output = try DeliveryFileBuilder.build(inputPath: hashedPath, indexPath: stagedIndex, packPath: stagedPack)
+                // electron-builder's chunks are the index's: one pass gives blockmap, SHA-512,
+                // index and pack.
+                let combined = compat == .electronBuilder
+                let output = try DeliveryFileBuilder.build(inputPath: hashedPath, indexPath: stagedIndex, packPath: stagedPack,
+                                                           blockmap: combined, progress: progress)
+                result = output.blockmap
                 let indexBytes = try FileInput.readAll(path: stagedIndex, limit: output.indexSize)
                 releaseDelivery = ReleaseDelivery(
                     index: ReleaseFile(name: indexName, size: output.indexSize, sha256: SHA2Hasher.hash(.sha256, indexBytes).hex),
@@ -362,6 +355,22 @@ final class StagedArtifact {
                 throw ReleaseError(.io, "\(source): cannot write the delivery index and pack: \(error)")
             }
         }
+        if result == nil {
+            do {
+                result = try BlockmapGenerator.generate(path: hashedPath, compat: compat, progress: progress)
+            } catch {
+                for file in deliveryFiles { unlink(file.staged) }
+                writer?.abandon()
+                throw ReleaseError(.io, "\(source): cannot compute the blockmap: \(error)")
+            }
+        }
+        guard let result else { preconditionFailure("the blockmap was computed above") }
+        var warning: String?
+        let embedded = name.lowercased().hasSuffix(".appimage") ? embeddedBlockMapSize(path: hashedPath, size: result.size) : nil
+        if name.lowercased().hasSuffix(".appimage") && embedded == nil {
+            warning = "\(name) has no embedded blockmap: electron-updater updates AppImages differentially only from one (add it first with `blockyard blockmap --input \(name) --compression deflate`)"
+        }
+        let gzip = BlockmapCodec.encodeGzip(result.blockmap)
         let artifact = ReleaseArtifact(
             name: name, os: target.os, arch: target.arch, size: result.size, sha512: result.sha512.base64,
             sha256: sha256.hex, blockMapSize: embedded,
