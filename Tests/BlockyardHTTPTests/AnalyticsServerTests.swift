@@ -244,7 +244,7 @@ struct AnalyticsServerTests {
         func options(_ client: String, installedVersion: String?) -> UpdateOptions {
             var options = UpdateOptions(feed: server.baseURL + "/", installed: fixture.inputs.path("MyApp-Setup-1.0.0.exe"),
                                         out: dir.path(client + ".exe"))
-            options.target = ReleaseTarget(os: .win, arch: .x64)
+            options.target = ReleaseTarget(os: .windows, arch: .x64)
             options.headers = [("User-Agent", "blockyard-test \(client)")]
             options.installedVersion = installedVersion
             options.retry = RetryPolicy(retries: 1, initialDelay: 0.01, maximumDelay: 0.05)

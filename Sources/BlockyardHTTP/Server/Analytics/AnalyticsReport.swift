@@ -65,7 +65,7 @@ public struct AnalyticsReport: Codable, Equatable, Sendable {
         var pairs: [String: (from: String, to: String, counts: AnalyticsTally.TransitionCounts)] = [:]
         for (key, counts) in tally.transitions {
             let id = key.from + "\u{0}" + key.to
-            pairs[id, default: (key.from, key.to, .init())].counts.add(counts)
+            pairs[id, default: (from: key.from, to: key.to, counts: AnalyticsTally.TransitionCounts())].counts.add(counts)
         }
         transitions = pairs.values.map { Transition(from: $0.from, to: $0.to, differential: $0.counts.differential, fallbacks: $0.counts.fallbacks) }
             .sorted { $0.to != $1.to ? Self.newer($0.to, $1.to) : Self.newer($0.from, $1.from) }

@@ -87,8 +87,9 @@ extension ServerCore {
             headers[.contentType] = ContentType.json
             return bufferResponse(.ok, bytes: ReleasesAPI.json(report), headers: headers, isHead: isHead, kind: "api")
         }
-        let product = configuration.productName ?? (await siteModel()).product
-        let html = AnalyticsDashboard.render(report, product: product, query: query, prefix: path.trailingSlash ? "../" : "")
+        var product = configuration.productName
+        if product == nil { product = await siteModel().product }
+        let html = AnalyticsDashboard.render(report, product: product ?? "", query: query, prefix: path.trailingSlash ? "../" : "")
         headers[.contentType] = ContentType.html
         headers[.contentSecurityPolicy] = AnalyticsDashboard.contentSecurityPolicy
         return bufferResponse(.ok, bytes: Array(html.utf8), headers: headers, isHead: isHead, kind: "page")

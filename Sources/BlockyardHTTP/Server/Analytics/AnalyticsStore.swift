@@ -42,7 +42,7 @@ final class AnalyticsStore: @unchecked Sendable {
             if let found, found != Self.format {
                 throw ServeError(.invalidData, "\(directory): analytics format \(String(decoding: found, as: UTF8.self)) is not supported (this build reads 1)")
             }
-            if found == nil { try env.write { txn in try txn.put(meta, Array("format".utf8), Self.format) } }
+            if found == nil { _ = try env.write { txn in try txn.put(meta, Array("format".utf8), Self.format) } }
         } catch let error as ServeError {
             throw error
         } catch {
@@ -119,7 +119,9 @@ final class AnalyticsStore: @unchecked Sendable {
                     doomed.append(Array(key))
                     return true
                 }
-                for key in doomed where try txn.delete(db, key) { removed += 1 }
+                for key in doomed {
+                    if try txn.delete(db, key) { removed += 1 }
+                }
             }
             return removed
         }
