@@ -120,13 +120,14 @@ struct AnalyticsClassifierTests {
     func dates() {
         #expect(AnalyticsDate("2024-02-29")?.description == "2024-02-29")
         #expect(AnalyticsDate("1970-01-01")?.day == 0)
+        #expect(AnalyticsDate("9999-12-31")?.day == 2_932_896)
         #expect(AnalyticsDate(seconds: 1_767_225_600).description == "2026-01-01")
         #expect(AnalyticsDate(seconds: 1_767_225_599.5).description == "2025-12-31")
         for bad in ["2023-02-29", "2026-13-01", "2026-00-10", "2026-1-01", "26-01-01", "2026-01-01T00:00:00Z", "１９７０-01-01",
                     "0000-01-01", "1969-12-31", "2026-01-32", "", "abcd-ef-gh", "2026-01-01\u{0}"] {
             #expect(AnalyticsDate(bad) == nil, "\(bad.debugDescription)")
         }
-        for day in stride(from: 0, to: 3_000_000, by: 997) {
+        for day in stride(from: 0, through: 2_932_896, by: 997) + [2_932_896] {  // to 9999-12-31
             let date = AnalyticsDate(day: day)
             #expect(AnalyticsDate(date.description) == date)
         }
