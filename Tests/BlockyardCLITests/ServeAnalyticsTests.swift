@@ -105,6 +105,25 @@ struct ServeAnalyticsTests {
         #expect(help.stdout.contains("UPDATE ANALYTICS"))
     }
 
+    @Test func updateCommandNamesTheInstalledVersion() throws {
+        let dir = try TemporaryDirectory()
+        let root = try Self.releases(dir)
+        let serve = try ServeCommandTests.serve(["--root", root, "--analytics", dir.path("analytics")])
+        let updated = try CommandRunner.run(["update", "--feed", serve.baseURL, "--installed", dir.path("MyApp-Setup-2.0.0.exe"),
+                                             "--out", dir.path("new.exe"), "--platform", "win", "--installed-version", "2.0.0", "--json"])
+        #expect(updated.status == 0, "\(updated.stderr)")
+        let json = try Self.analytics(serve.baseURL)
+        let transitions = try #require(json["transitions"] as? [[String: Any]])
+        #expect(transitions.count == 1)
+        #expect(transitions.first?["from"] as? String == "2.0.0")
+        #expect(transitions.first?["to"] as? String == "2.1.0")
+        #expect(transitions.first?["differential"] as? Int == 1)
+        let bad = try CommandRunner.run(["update", "--feed", serve.baseURL, "--installed", dir.path("MyApp-Setup-2.0.0.exe"),
+                                         "--out", dir.path("new2.exe"), "--installed-version", "2.0.0 <x>"])
+        #expect(bad.status == 64)
+        #expect(serve.stop() == 0)
+    }
+
     @Test func dashboardRendersInChromium() throws {
         guard let chromium = ServePageBrowserTests.chromium else {
             Issue.record("headless Chromium is needed for this test and is not installed: apt-get install chromium fonts-dejavu-core (tools/setup installs them)")

@@ -128,8 +128,10 @@ struct ServeResponder: HTTPResponder {
     let core: ServerCore
 
     func respond(to request: Request, context: ServeRequestContext) async throws -> Response {
-        await AnalyticsPeer.$address.withValue(core.analytics == nil ? nil : context.channel.remoteAddress?.ipAddress) {
-            await core.respond(to: request, connection: core.connections.connection(for: context.channel))
+        let connection = core.connections.connection(for: context.channel)
+        guard core.analytics != nil else { return await core.respond(to: request, connection: connection) }
+        return await AnalyticsPeer.$address.withValue(context.channel.remoteAddress?.ipAddress) {
+            await core.respond(to: request, connection: connection)
         }
     }
 }

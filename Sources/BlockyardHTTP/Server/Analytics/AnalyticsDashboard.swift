@@ -11,7 +11,7 @@ enum AnalyticsDashboard {
 
     static let style = DownloadPage.style + """
         .cards{display:flex;flex-wrap:wrap;gap:12px;margin:20px 0}
-        .card{flex:1 1 180px;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 16px}
+        .card{flex:1 1 140px;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 16px}
         .card .value{font-size:1.5rem;font-weight:600}
         .card .label{color:var(--muted);font-size:.85rem}
         form.range{display:flex;flex-wrap:wrap;gap:12px;align-items:end;margin:16px 0}
@@ -104,7 +104,12 @@ enum AnalyticsDashboard {
             html += "</tbody>\n</table></div>\n"
         }
         html += "</section>\n"
-        html += "<footer>Blockyard · the same numbers as JSON: <a href=\"\(prefix)api/analytics\">api/analytics</a> (with the same since, until and token) · counters in <a href=\"\(prefix)metrics\">/metrics</a></footer>\n"
+        var parameters: [String] = []
+        if let since = query.since { parameters.append("since=\(since)") }
+        if let until = query.until { parameters.append("until=\(until)") }
+        if let token = query.token { parameters.append("token=" + HTML.pathSegment(token)) }
+        let api = prefix + "api/analytics" + (parameters.isEmpty ? "" : "?" + parameters.joined(separator: "&"))
+        html += "<footer>Blockyard · the same numbers as JSON: <a href=\"\(HTML.escape(api))\">api/analytics</a> · counters in <a href=\"\(prefix)metrics\">/metrics</a></footer>\n"
         html += "</main>\n</body>\n</html>\n"
         return html
     }
@@ -146,13 +151,15 @@ enum AnalyticsDashboard {
         var series = Array(ranked.prefix(ranked.count > seriesCount ? seriesCount - 1 : seriesCount))
         let shown = Set(series)
         if ranked.count > series.count { series.append("older") }
-        let span = last.day - first.day + 1
+        // From the day before the first event (all at 0), so even one day shows a rise.
+        let origin = AnalyticsDate(day: first.day - 1)
+        let span = last.day - origin.day + 1
         var perDay = [String: [UInt64]]()
         for name in series { perDay[name] = [UInt64](repeating: 0, count: span) }
         for day in daily {
             guard let date = AnalyticsDate(day.date) else { continue }
             let name = shown.contains(day.version) ? day.version : "older"
-            perDay[name]?[date.day - first.day] += day.updates + day.downloads
+            perDay[name]?[date.day - origin.day] += day.updates + day.downloads
         }
         var cumulative = [String: [UInt64]]()
         var maxValue: UInt64 = 1
@@ -162,17 +169,15 @@ enum AnalyticsDashboard {
             maxValue = max(maxValue, running)
         }
         let plotWidth = width - left - right, plotHeight = height - top - bottom
-        func x(_ i: Int) -> Double { span == 1 ? left + plotWidth / 2 : left + plotWidth * Double(i) / Double(span - 1) }
+        func x(_ i: Int) -> Double { left + plotWidth * Double(i) / Double(span - 1) }
         func y(_ v: UInt64) -> Double { top + plotHeight * (1 - Double(v) / Double(maxValue)) }
         svg += "<text x=\"\(left - 6)\" y=\"\(top + 4)\" text-anchor=\"end\">\(maxValue)</text>\n"
         svg += "<text x=\"\(left - 6)\" y=\"\(height - bottom)\" text-anchor=\"end\">0</text>\n"
-        svg += "<text x=\"\(left)\" y=\"\(height - 12)\">\(first)</text>\n"
-        if span > 1 { svg += "<text x=\"\(width - right)\" y=\"\(height - 12)\" text-anchor=\"end\">\(last)</text>\n" }
+        svg += "<text x=\"\(left)\" y=\"\(height - 12)\">\(origin)</text>\n"
+        svg += "<text x=\"\(width - right)\" y=\"\(height - 12)\" text-anchor=\"end\">\(last)</text>\n"
         for (index, name) in series.enumerated() {
             let values = cumulative[name]!
-            var points = values.enumerated().map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
-            // One day: a short flat line, so the series is visible.
-            if span == 1, let only = values.first { points = [String(format: "%.1f,%.1f", left, y(only)), String(format: "%.1f,%.1f", width - right, y(only))] }
+            let points = values.enumerated().map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }
             svg += "<polyline class=\"s\(index)\" data-version=\"\(HTML.escape(name))\" points=\"\(points.joined(separator: " "))\"><title>\(HTML.escape(name)): \(values.last ?? 0)</title></polyline>\n"
         }
         svg += "</svg>\n<ul class=\"legend\">\n"
