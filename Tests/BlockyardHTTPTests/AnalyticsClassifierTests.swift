@@ -1,4 +1,5 @@
 @testable import BlockyardHTTP
+import BlockyardTestSupport
 import Foundation
 import Testing
 
@@ -211,9 +212,44 @@ struct AnalyticsClassifierTests {
         #expect(html.components(separatedBy: "<polyline").count - 1 == 2)
         #expect(html.contains("id=\"transitions\""))
         #expect(html.contains("value=\"2026-03-01\""))
+        #expect(html.contains("href=\"api/analytics?since=2026-03-01&amp;token=t%22%3E%3Cx%3E\""))
         // The only <style> is the hashed one the CSP allows; no script at all.
         #expect(!html.contains("<script"))
         #expect(AnalyticsDashboard.contentSecurityPolicy.contains("script-src") == false)
+    }
+
+    @Test("Store: batches add up, survive reopening, since/until pick days, old days are pruned, no stray keys")
+    func store() throws {
+        let dir = try TemporaryDirectory("analytics-store")
+        let d1 = AnalyticsDate("2026-01-30")!, d2 = AnalyticsDate("2026-02-01")!
+        do {
+            let store = try AnalyticsStore(directory: dir.path("s"))
+            var batch = AnalyticsTally()
+            batch.record(.differential(from: "1.0.0", to: "1.1.0", size: 1000), on: d1)
+            batch.addBytes(250, version: "1.1.0", on: d1)
+            try store.add(batch)
+            try store.add(batch)
+            var later = AnalyticsTally()
+            later.record(.fullDownload(version: "1.1.0", size: 1000), on: d2)
+            try store.add(later)
+        }
+        let store = try AnalyticsStore(directory: dir.path("s"))
+        let all = try store.tally(AnalyticsQuery())
+        #expect(all.versions[AnalyticsTally.VersionKey(date: d1, version: "1.1.0")]?.differentialUpdates == 2)
+        #expect(all.versions[AnalyticsTally.VersionKey(date: d1, version: "1.1.0")]?.bytesServed == 500)
+        #expect(all.transitions[AnalyticsTally.TransitionKey(date: d1, from: "1.0.0", to: "1.1.0")]?.differential == 2)
+        #expect(all.versions[AnalyticsTally.VersionKey(date: d2, version: "1.1.0")]?.fullDownloads == 1)
+        let since = try store.tally(AnalyticsQuery(since: AnalyticsDate("2026-01-31")))
+        #expect(since.versions.keys.map { $0.date } == [d2])
+        let until = try store.tally(AnalyticsQuery(until: AnalyticsDate("2026-01-31")))
+        #expect(until.transitions.count == 1)
+        #expect(until.versions.keys.map { $0.date } == [d1])
+        let removed = try store.prune(before: AnalyticsDate("2026-01-31")!)
+        #expect(removed == 2)
+        let pruned = try store.tally(AnalyticsQuery())
+        #expect(pruned.versions.keys.map { $0.date } == [d2] && pruned.transitions.isEmpty)
+        let file = try dir.write("file", [1])
+        #expect(throws: ServeError.self) { _ = try AnalyticsStore(directory: file) }
     }
 
     @Test("Dashboard without events still draws the chart frame")

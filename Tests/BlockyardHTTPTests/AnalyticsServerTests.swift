@@ -326,6 +326,13 @@ struct AnalyticsServerTests {
             #expect(error.message.contains("--analytics-token-file"))
         }
 
+        // Inside the release directory it would be served: refused, unless hidden.
+        var served = ServeConfiguration(root: fixture.root)
+        served.analytics = AnalyticsConfiguration(directory: fixture.path("analytics"))
+        #expect(throws: ServeError.self) { _ = try ReleaseServer(configuration: served) }
+        served.analytics = AnalyticsConfiguration(directory: fixture.path(".analytics"))
+        #expect(try ReleaseServer(configuration: served).versions == ["1.1.0", "1.0.0"])
+
         let plain = try await RunningServer.start(ServeConfiguration(root: fixture.root))
         #expect(try await fetch(plain.port, "GET", "/api/analytics").status == 404)
         #expect(try await fetch(plain.port, "GET", "/analytics").status == 404)

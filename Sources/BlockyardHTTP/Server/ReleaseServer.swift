@@ -48,6 +48,7 @@ public final class ReleaseServer: Sendable {
                 throw ServeError(.usage, "--analytics on \(configuration.host), which is not a loopback address, needs --analytics-token-file")
             }
             analyticsStore = try AnalyticsStore(directory: analytics.directory)
+            try AnalyticsStore.checkNotServed(analytics.directory, root: realRoot)
         }
         self.configuration = configuration
         core = ServerCore(configuration: configuration, root: realRoot, store: store, analyticsStore: analyticsStore)

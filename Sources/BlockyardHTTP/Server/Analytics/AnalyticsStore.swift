@@ -52,6 +52,15 @@ final class AnalyticsStore: @unchecked Sendable {
         transitionsDB = env.database("transitions")
     }
 
+    /// Refuses a store that the server would serve as files: inside the release directory
+    /// and not under a hidden (`.`) directory.
+    static func checkNotServed(_ directory: String, root: String) throws(ServeError) {
+        guard let real = ReleaseServer.realPath(directory), real == root || real.hasPrefix(root + "/") else { return }
+        let inside = real.dropFirst(root.count).split(separator: "/")
+        guard !inside.contains(where: { $0.hasPrefix(".") }) else { return }
+        throw ServeError(.usage, "\(directory): the analytics directory is inside the release directory, where it would be served (use a directory outside it, or one starting with '.')")
+    }
+
     /// Adds every count of `tally` in one write transaction, and makes it durable.
     func add(_ tally: AnalyticsTally) throws {
         guard !tally.isEmpty else { return }
