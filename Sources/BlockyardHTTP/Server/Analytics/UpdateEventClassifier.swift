@@ -118,13 +118,23 @@ public struct UpdateEventClassifier: Sendable {
         }
     }
 
-    /// Forgets every client older than the window, then the least recently seen until a
-    /// tenth of the limit is free.
+    /// Forgets every client older than the window, then about the least recently seen tenth
+    /// of the limit: the cut-off time is taken from a sample of at most 1024 clients, so a
+    /// flood of new clients costs one linear pass per tenth of the limit, not a sort.
     private mutating func evict(now: Double) {
         clients = clients.filter { now - $0.value.lastSeen <= window }
         let target = maxClients - maxClients / 10
         guard clients.count > target else { return }
-        let oldest = clients.sorted { $0.value.lastSeen < $1.value.lastSeen }.prefix(clients.count - target)
-        for (key, _) in oldest { clients.removeValue(forKey: key) }
+        let times = clients.values.map(\.lastSeen)
+        let step = max(1, times.count / 1024)
+        let sample = stride(from: 0, to: times.count, by: step).map { times[$0] }.sorted()
+        let fraction = Double(clients.count - target) / Double(clients.count)
+        let cutoff = sample[min(sample.count - 1, Int(Double(sample.count) * fraction))]
+        clients = clients.filter { $0.value.lastSeen > cutoff }
+        if clients.count > maxClients {
+            // A sample that missed: exact, by age.
+            let oldest = clients.sorted { $0.value.lastSeen < $1.value.lastSeen }.prefix(clients.count - target)
+            for (key, _) in oldest { clients.removeValue(forKey: key) }
+        }
     }
 }
