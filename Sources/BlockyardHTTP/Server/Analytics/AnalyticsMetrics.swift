@@ -11,6 +11,7 @@ import Prometheus
 /// | `blockyard_update_transitions_total` | `from`, `to`, `result` | differential updates (`result="differential"`) and their fallbacks (`result="fallback"`) |
 /// | `blockyard_update_bytes_served_total` | `version` | artifact bytes sent for counted downloads |
 /// | `blockyard_update_full_equivalent_bytes_total` | `version` | what those would have cost as full downloads |
+/// | `blockyard_update_store_write_failures_total` | | batches the store could not take (kept for the next one) |
 final class AnalyticsMetrics: @unchecked Sendable {
     private let registry: PrometheusCollectorRegistry
     private let lock = NSLock()
@@ -44,6 +45,10 @@ final class AnalyticsMetrics: @unchecked Sendable {
         guard count > 0 else { return }
         counter("bytes_served", "Artifact bytes sent for counted downloads (full, differential, fallback).",
                 [("version", version)]).increment(by: Int64(count))
+    }
+
+    func writeFailed() {
+        counter("store_write_failures", "Batches of counts the analytics store could not take (kept for the next batch).", []).increment()
     }
 
     private func fullEquivalent(_ size: Int, version: String) {

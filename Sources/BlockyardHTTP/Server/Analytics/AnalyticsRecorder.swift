@@ -16,9 +16,6 @@ final class AnalyticsRecorder: @unchecked Sendable {
     private let queue = DispatchQueue(label: "blockyard.analytics")
     private var timer: DispatchSourceTimer?
     private var prunedDay = Int.min
-    /// The last failed write, if the store could not be written (the counts are kept and
-    /// written with the next batch).
-    private(set) var lastError: String?
 
     init(configuration: AnalyticsConfiguration, store: AnalyticsStore, metrics: AnalyticsMetrics) {
         self.configuration = configuration
@@ -77,11 +74,10 @@ final class AnalyticsRecorder: @unchecked Sendable {
         }
         do {
             try store.add(batch)
-            lastError = nil
         } catch {
             // Kept for the next batch: nothing counted is dropped by a full disk.
             lock.withLock { pending.merge(batch) }
-            lastError = "\(error)"
+            metrics.writeFailed()
         }
         pruneIfDue()
     }
