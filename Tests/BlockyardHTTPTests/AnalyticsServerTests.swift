@@ -330,6 +330,9 @@ struct AnalyticsServerTests {
         var served = ServeConfiguration(root: fixture.root)
         served.analytics = AnalyticsConfiguration(directory: fixture.path("analytics"))
         #expect(throws: ServeError.self) { _ = try ReleaseServer(configuration: served) }
+        #expect(!FileManager.default.fileExists(atPath: fixture.path("analytics")), "refused before anything is created")
+        served.analytics = AnalyticsConfiguration(directory: fixture.path("releases/new/deeper"))
+        #expect(throws: ServeError.self) { _ = try ReleaseServer(configuration: served) }
         served.analytics = AnalyticsConfiguration(directory: fixture.path(".analytics"))
         #expect(try ReleaseServer(configuration: served).versions == ["1.1.0", "1.0.0"])
 

@@ -47,8 +47,8 @@ public final class ReleaseServer: Sendable {
             guard analytics.token != nil || AnalyticsConfiguration.isLoopback(configuration.host) else {
                 throw ServeError(.usage, "--analytics on \(configuration.host), which is not a loopback address, needs --analytics-token-file")
             }
-            analyticsStore = try AnalyticsStore(directory: analytics.directory)
             try AnalyticsStore.checkNotServed(analytics.directory, root: realRoot)
+            analyticsStore = try AnalyticsStore(directory: analytics.directory)
         }
         self.configuration = configuration
         core = ServerCore(configuration: configuration, root: realRoot, store: store, analyticsStore: analyticsStore)

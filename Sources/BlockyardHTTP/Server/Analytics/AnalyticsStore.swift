@@ -54,8 +54,19 @@ final class AnalyticsStore: @unchecked Sendable {
 
     /// Refuses a store that the server would serve as files: inside the release directory
     /// and not under a hidden (`.`) directory.
+    /// Checked before anything is created: the real path of the deepest existing ancestor
+    /// plus the components still to be made.
     static func checkNotServed(_ directory: String, root: String) throws(ServeError) {
-        guard let real = ReleaseServer.realPath(directory), real == root || real.hasPrefix(root + "/") else { return }
+        var existing = (directory as NSString).standardizingPath
+        var missing: [String] = []
+        while ReleaseServer.realPath(existing) == nil && existing != "/" && !existing.isEmpty {
+            missing.insert((existing as NSString).lastPathComponent, at: 0)
+            existing = (existing as NSString).deletingLastPathComponent
+            if existing.isEmpty { existing = "." }
+        }
+        guard var real = ReleaseServer.realPath(existing) else { return }
+        for component in missing { real += (real.hasSuffix("/") ? "" : "/") + component }
+        guard real == root || real.hasPrefix(root + "/") else { return }
         let inside = real.dropFirst(root.count).split(separator: "/")
         guard !inside.contains(where: { $0.hasPrefix(".") }) else { return }
         throw ServeError(.usage, "\(directory): the analytics directory is inside the release directory, where it would be served (use a directory outside it, or one starting with '.')")
