@@ -52,6 +52,7 @@ extension Agent {
         options.channel = config.channel
         options.target = config.target
         options.stagingID = state.stagingID
+        options.installedVersion = state.installed?.version
         options.file = config.kind == .file ? config.file : nil
         if let key = config.publicKey {
             do {

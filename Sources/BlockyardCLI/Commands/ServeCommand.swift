@@ -33,6 +33,17 @@ struct ServeCommand: ParsableCommand {
             gives Prometheus metrics. Stop with Ctrl-C (SIGINT) or SIGTERM. See
             docs/HTTP-SERVER.md.
 
+            UPDATE ANALYTICS
+              With --analytics DIR, the requests of each update (channel file,
+              new and old blockmap, ranges, a full download after a failed
+              delta) are counted per version and day in an LMDB store in DIR:
+              full downloads, differential updates from -> to, fallbacks,
+              bytes served and saved. No address, User-Agent or staging id is
+              stored. GET /analytics is a dashboard, GET /api/analytics
+              (?since=YYYY-MM-DD&until=YYYY-MM-DD) the JSON; off loopback
+              they need --analytics-token-file (Authorization: Bearer TOKEN
+              or ?token=TOKEN).
+
             SLOW AND MANY CLIENTS
               A body is read from disk only as fast as its client takes it (a
               slow client holds one 64 KiB block). --idle-timeout closes
@@ -45,6 +56,8 @@ struct ServeCommand: ParsableCommand {
               blockyard serve --root site --host 0.0.0.0 --port 8080
               blockyard serve --root site --store .blockyard/store \\
                   --staged-rollout --port 0
+              blockyard serve --root site --analytics /var/lib/blockyard/analytics \\
+                  --host 0.0.0.0 --analytics-token-file /etc/blockyard/token
             """)
 
     @Option(help: ArgumentHelp("The release directory to serve.", valueName: "DIR"))
@@ -83,6 +96,15 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Most connections open at once (more get 503).")
     var maxConnections = 4096
 
+    @Option(help: ArgumentHelp("Count update events in an LMDB store in DIR (off by default).", valueName: "DIR"))
+    var analytics: String?
+
+    @Option(help: ArgumentHelp("A file whose first line is the token /analytics needs (required off loopback).", valueName: "FILE"))
+    var analyticsTokenFile: String?
+
+    @Option(help: ArgumentHelp("Days of analytics kept (0: all).", valueName: "DAYS"))
+    var analyticsRetentionDays = 400
+
     @Flag(help: "Print the listening address as one line of JSON.")
     var json = false
 
@@ -92,6 +114,10 @@ struct ServeCommand: ParsableCommand {
         guard idleTimeout >= 1 && idleTimeout <= 86_400 else { throw ValidationError("--idle-timeout must be between 1 and 86400 seconds") }
         guard sendTimeout >= 1 && sendTimeout <= 86_400 else { throw ValidationError("--send-timeout must be between 1 and 86400 seconds") }
         guard maxConnections >= 1 && maxConnections <= 1_000_000 else { throw ValidationError("--max-connections must be between 1 and 1000000") }
+        guard analyticsRetentionDays >= 0 && analyticsRetentionDays <= 36_600 else {
+            throw ValidationError("--analytics-retention-days must be between 0 and 36600")
+        }
+        if analytics == nil && analyticsTokenFile != nil { throw ValidationError("--analytics-token-file needs --analytics DIR") }
         if let baseURL, !(baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://")) {
             throw ValidationError("--base-url must start with http:// or https://")
         }
@@ -105,6 +131,7 @@ struct ServeCommand: ParsableCommand {
         var store: String?
         var versions: [String]
         var stagedRollout: Bool
+        var analytics: String?
     }
 
     func run() throws {
@@ -114,6 +141,17 @@ struct ServeCommand: ParsableCommand {
                                                idleTimeoutSeconds: idleTimeout, sendTimeoutSeconds: sendTimeout,
                                                maxConnections: maxConnections)
         configuration.rangeLimits.maxRanges = maxRanges
+        if let analytics {
+            do {
+                var token: String?
+                if let file = analyticsTokenFile { token = try AnalyticsConfiguration.readToken(file: file) }
+                configuration.analytics = AnalyticsConfiguration(directory: analytics, token: token,
+                                                                 retentionDays: analyticsRetentionDays)
+            } catch {
+                Console.error(error.message)
+                throw Self.exitCode(error)
+            }
+        }
         // Every connection is a descriptor: make room for the limit (and files being served).
         let descriptors = DescriptorLimit.raise(toAtLeast: maxConnections * 2 + 64)
         if descriptors < maxConnections + 64 {
@@ -136,6 +174,7 @@ struct ServeCommand: ParsableCommand {
         let root = self.root
         let store = self.store
         let staged = stagedRollout
+        let analyticsDirectory = analytics
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var failure: Error?
         Task.detached {
@@ -147,7 +186,7 @@ struct ServeCommand: ParsableCommand {
                         let encoder = JSONEncoder()
                         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                         let value = Listening(url: url, host: host, port: port, root: root, store: store,
-                                              versions: server.versions, stagedRollout: staged)
+                                              versions: server.versions, stagedRollout: staged, analytics: analyticsDirectory)
                         Console.out(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self))
                     } else {
                         var line = "serving \(root) at \(url)"

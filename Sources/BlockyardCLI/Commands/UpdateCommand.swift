@@ -92,6 +92,9 @@ struct UpdateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Staging id (a UUID), sent as x-user-staging-id.", valueName: "ID"))
     var stagingID: String?
 
+    @Option(help: ArgumentHelp("The installed file's version, sent as X-Blockyard-Installed-Version (for the server's analytics).", valueName: "VERSION"))
+    var installedVersion: String?
+
     @Option(help: ArgumentHelp("Require channel files signed by this Ed25519 key.", valueName: "KEY"))
     var publicKey: String?
 
@@ -120,6 +123,10 @@ struct UpdateCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
+        if let installedVersion, installedVersion.isEmpty || installedVersion.utf8.count > 256
+            || !installedVersion.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            throw ValidationError("--installed-version: expected a version such as 1.2.3 (printable ASCII, no spaces)")
+        }
         if let platform, ReleaseOS(name: platform) == nil {
             throw ValidationError("--platform \(platform): expected win, mac or linux")
         }
@@ -167,6 +174,7 @@ struct UpdateCommand: ParsableCommand {
         options.headers = (headers + secretHeaders).compactMap(Self.parseHeader)
         options.secretHeaders = secretHeaders.compactMap(Self.parseHeader).map { $0.0 }
         options.stagingID = stagingID
+        options.installedVersion = installedVersion
         if let publicKey {
             options.publicKey = try ReleaseConsole.run { () throws(ReleaseError) in try MetadataPublicKey(fileOrBase64: publicKey) }
         }

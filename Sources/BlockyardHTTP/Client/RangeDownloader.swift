@@ -20,6 +20,9 @@ public struct RangeDownloadOptions: Sendable, Equatable {
     /// Requests are not made smaller than this (unless less is left to fetch): parallelism
     /// splits the work into about two requests per connection above it.
     public var minimumRequestBytes: Int
+    /// The ranges are a download of the whole file (no delta): each request says so with
+    /// `X-Blockyard-Full-Download: 1`, for a server's update analytics.
+    public var wholeFile = false
 
     public init(connections: Int = 4, maxRangesPerRequest: Int = 500, maxRangeHeaderLength: Int = 6000,
                 multipart: Bool = true, minimumRequestBytes: Int = 4 << 20) {
@@ -364,7 +367,8 @@ private final class DownloadRun: @unchecked Sendable {
         let response: OpenResponse
         do {
             response = try await session.open(url, extraHeaders: [("Range", RangeHeader.value(for: byteRanges)),
-                                                                    ("Accept-Encoding", "identity")])
+                                                                    ("Accept-Encoding", "identity")]
+                                                  + (options.wholeFile ? [("X-Blockyard-Full-Download", "1")] : []))
         } catch {
             throw AttemptError.classify(error)
         }

@@ -26,6 +26,9 @@ public struct UpdateOptions: Sendable {
     /// Sent as `x-user-staging-id` with the channel file request; also decides locally
     /// whether a staged release (`stagingPercentage`) is offered to this client.
     public var stagingID: String?
+    /// The installed file's version, when known: sent as `X-Blockyard-Installed-Version` on
+    /// every request, so a server's update analytics know where the update came from.
+    public var installedVersion: String?
     /// Channel files must be signed by this key (`<channel file>.sig`).
     public var publicKey: MetadataPublicKey?
     /// Rollback-protection state (last accepted metadata); read and, after success, updated.
@@ -47,6 +50,13 @@ public struct UpdateOptions: Sendable {
         self.feed = feed
         self.installed = installed
         self.out = out
+    }
+
+    /// ``headers`` and, when the installed version is known, `X-Blockyard-Installed-Version`.
+    var requestHeaders: [(String, String)] {
+        guard let installedVersion, !installedVersion.isEmpty,
+              installedVersion.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return headers }
+        return headers + [("X-Blockyard-Installed-Version", installedVersion)]
     }
 }
 
@@ -120,7 +130,7 @@ public struct UpdateClient: Sendable {
     }
 
     public func run() async throws(UpdateError) -> UpdateReport {
-        let session = HTTPSession(headers: options.headers, secretHeaders: options.secretHeaders,
+        let session = HTTPSession(headers: options.requestHeaders, secretHeaders: options.secretHeaders,
                                   connections: options.download.connections,
                                   retry: options.retry, connectTimeout: options.connectTimeout,
                                   readTimeout: options.readTimeout)
@@ -246,11 +256,15 @@ public struct UpdateClient: Sendable {
         timings.planning = PlanDownload.seconds(clock.now - planStarted)
 
         let result: PlanDownloadReport
+        // A whole-file download says so on its range requests (server analytics).
+        var fullDownload = options.download
+        fullDownload.wholeFile = true
         do {
             result = try await PlanDownload.run(plan: plan, url: fileURL, resourceSize: file.size ?? plan.target.size,
                                                 expectedSHA512: expected, out: options.out,
                                                 seedPaths: [0: options.installed], expectedSize: file.size,
-                                                preloaded: preloaded, session: session, options: options.download,
+                                                preloaded: preloaded, session: session,
+                                                options: method == "full" ? fullDownload : options.download,
                                                 observer: observer)
         } catch where error.kind == .checkFailed && method == "delta" {
             // The blockmap does not describe the served file, or the rebuilt file is not the
@@ -261,7 +275,7 @@ public struct UpdateClient: Sendable {
             plan = try Self.fullPlan(size: file.size ?? plan.target.size, url: file.url)
             result = try await PlanDownload.run(plan: plan, url: fileURL, resourceSize: file.size ?? plan.target.size,
                                                 expectedSHA512: expected, out: options.out, expectedSize: file.size,
-                                                session: session, options: options.download, observer: observer)
+                                                session: session, options: fullDownload, observer: observer)
         }
         timings.download = result.downloadSeconds
         timings.build = result.applySeconds
@@ -297,7 +311,7 @@ public struct UpdateClient: Sendable {
     /// Fetches, parses and (with ``UpdateOptions/publicKey``) verifies the channel file,
     /// without downloading anything else: what an update check needs.
     public func checkChannel() async throws(UpdateError) -> ChannelFetch {
-        let session = HTTPSession(headers: options.headers, secretHeaders: options.secretHeaders, connections: 1,
+        let session = HTTPSession(headers: options.requestHeaders, secretHeaders: options.secretHeaders, connections: 1,
                                   retry: options.retry, connectTimeout: options.connectTimeout,
                                   readTimeout: options.readTimeout)
         do {

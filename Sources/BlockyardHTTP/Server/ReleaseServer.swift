@@ -42,8 +42,16 @@ public final class ReleaseServer: Sendable {
                 }
             }
         }
+        var analyticsStore: AnalyticsStore?
+        if let analytics = configuration.analytics {
+            guard analytics.token != nil || AnalyticsConfiguration.isLoopback(configuration.host) else {
+                throw ServeError(.usage, "--analytics on \(configuration.host), which is not a loopback address, needs --analytics-token-file")
+            }
+            try AnalyticsStore.checkNotServed(analytics.directory, root: realRoot)
+            analyticsStore = try AnalyticsStore(directory: analytics.directory)
+        }
         self.configuration = configuration
-        core = ServerCore(configuration: configuration, root: realRoot, store: store)
+        core = ServerCore(configuration: configuration, root: realRoot, store: store, analyticsStore: analyticsStore)
     }
 
     /// Release manifests that could not be read (reported at start-up).
@@ -74,6 +82,8 @@ public final class ReleaseServer: Sendable {
     /// SIGINT or SIGTERM (connections then finish their responses). `onListening` gets the
     /// bound host and port once connections are accepted.
     public func run(handleSignals: Bool = false, onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }) async throws {
+        // Counts not yet written reach the analytics store when the server stops.
+        defer { core.analytics?.close() }
         var logger = Logger(label: "blockyard.serve")
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         let http1 = HTTP1Channel.Configuration(
@@ -119,7 +129,11 @@ struct ServeResponder: HTTPResponder {
     let core: ServerCore
 
     func respond(to request: Request, context: ServeRequestContext) async throws -> Response {
-        await core.respond(to: request, connection: core.connections.connection(for: context.channel))
+        let connection = core.connections.connection(for: context.channel)
+        guard core.analytics != nil else { return await core.respond(to: request, connection: connection) }
+        return await AnalyticsPeer.$address.withValue(context.channel.remoteAddress?.ipAddress) {
+            await core.respond(to: request, connection: connection)
+        }
     }
 }
 
@@ -156,11 +170,19 @@ final class ServerCore: Sendable {
     let downloadCounts = DownloadCounts()
     private let rebuiltBlockmaps = BoundedCache<[UInt8]>(limit: 16)
     static let stagingIDHeader = HTTPField.Name("x-user-staging-id")!
+    /// `--analytics`: classifies update requests and keeps the counts (docs/HTTP-SERVER.md).
+    let analytics: AnalyticsRecorder?
 
-    init(configuration: ServeConfiguration, root: String, store: StoreBackend?) {
+    init(configuration: ServeConfiguration, root: String, store: StoreBackend?, analyticsStore: AnalyticsStore? = nil) {
         self.configuration = configuration
         self.root = root
         self.store = store
+        if let analyticsStore, let settings = configuration.analytics {
+            analytics = AnalyticsRecorder(configuration: settings, store: analyticsStore,
+                                          metrics: AnalyticsMetrics(registry: metrics.registry))
+        } else {
+            analytics = nil
+        }
         catalog = ReleaseCatalog(root: root)
         streamer = BodyStreamer(pool: .singleton, blockSize: configuration.blockSize)
         connections = ServeConnections(limit: configuration.maxConnections,
@@ -205,6 +227,7 @@ final class ServerCore: Sendable {
         }
         if path.isHidden { return errorResponse(.notFound, "not found", isHead: isHead) }
         if path.segments == ["metrics"] { return metricsResponse(isHead: isHead) }
+        if let response = await routeAnalytics(path, request: request, isHead: isHead) { return response }
         if let response = await routeSite(path, request: request, isHead: isHead) { return response }
         return await serveFile(path, request: request, isHead: isHead, connection: connection)
     }
@@ -473,22 +496,24 @@ final class ServerCore: Sendable {
                 if catalog.snapshot().artifact(version: version, name: name) != nil { downloadCounts.record(version: version, name: name) }
             }
             if !isHead, case .blockmap(let version) = resource.kind { metrics.download(version: versionLabel(version), kind: "blockmap") }
+            let counted = analyticsObserve(resource, request: request, ranges: nil, isHead: isHead)
             return streamed(.ok, plan: .whole(size: resource.size), resource: resource, headers: headers, isHead: isHead,
-                            connection: connection)
+                            connection: connection, analytics: counted)
         case .partial(let ranges):
             metrics.ranges(ranges.count)
+            let counted = analyticsObserve(resource, request: request, ranges: ranges, isHead: isHead)
             if ranges.count == 1 {
                 headers[.contentType] = resource.contentType
                 headers[.contentRange] = ranges[0].contentRange(totalSize: resource.size)
                 return streamed(.partialContent, plan: .range(ranges[0]), resource: resource, headers: headers, isHead: isHead,
-                                connection: connection)
+                                connection: connection, analytics: counted)
             }
             var encoder = MultipartByterangesEncoder(boundary: MultipartByterangesEncoder.boundary(seed: UInt64.random(in: 0...UInt64.max)),
                                                      partContentType: resource.contentType, totalSize: resource.size, ranges: ranges)
             headers[.contentType] = encoder.contentType
             if !isHead, let connection { Self.alignHeaderEnds(&encoder, status: .partialContent, headers: headers, connection: connection) }
             return streamed(.partialContent, plan: .multipart(encoder), resource: resource, headers: headers, isHead: isHead,
-                            connection: connection)
+                            connection: connection, analytics: counted)
         }
     }
 
@@ -513,7 +538,7 @@ final class ServerCore: Sendable {
     }
 
     private func streamed(_ status: HTTPResponse.Status, plan: BodyPlan, resource: ServedResource, headers: HTTPFields,
-                          isHead: Bool, connection: ServeConnection?) -> Response {
+                          isHead: Bool, connection: ServeConnection?, analytics: AnalyticsBytes? = nil) -> Response {
         var headers = headers
         headers[.contentLength] = String(plan.length)
         if isHead { return Response(status: status, headers: headers) }
@@ -523,9 +548,11 @@ final class ServerCore: Sendable {
         let source = resource.source
         let version: String? = if case .artifact(let v, _) = kind { versionLabel(v) } else { nil }
         let body = ResponseBody(contentLength: plan.length) { writer in
+            defer { analytics?.finish() }
             try await streamer.stream(plan, from: source, to: &writer, connection: connection) { count in
                 metrics.bodyBytes(count, kind: kind.metricsLabel)
                 if let version { metrics.versionBytes(count, version: version) }
+                analytics?.add(count)
             }
         }
         return Response(status: status, headers: headers, body: body)

@@ -33,6 +33,8 @@ public struct ServeConfiguration: Sendable {
     public var sendTimeoutSeconds: Int
     /// Most connections open at once; more are answered 503 and closed.
     public var maxConnections: Int
+    /// `--analytics DIR`: update analytics (off when nil).
+    public var analytics: AnalyticsConfiguration?
 
     public init(root: String, storePath: String? = nil, host: String = "127.0.0.1", port: Int = 8080,
                 stagedRollout: Bool = false, productName: String? = nil, publicBaseURL: String? = nil,
