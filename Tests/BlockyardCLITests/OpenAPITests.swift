@@ -48,10 +48,23 @@ struct OpenAPITests {
         #expect(post.head.lowercased().contains("allow: get"))
     }
 
-    /// `schemathesis` on PATH, else nil.
+    /// `schemathesis` on PATH, else in the scripts directory of `python3` (where pip puts it),
+    /// else nil.
     static let schemathesis: String? = {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/schemathesis" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        var directories = path.split(separator: ":").map(String.init)
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-c", "import sysconfig; print(sysconfig.get_path('scripts'))"]
+        let out = Pipe()
+        python.standardOutput = out
+        python.standardError = FileHandle.nullDevice
+        if (try? python.run()) != nil {
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            python.waitUntilExit()
+            directories.append(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return directories.map { "\($0)/schemathesis" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }()
     static let inCI = ProcessInfo.processInfo.environment["CI"] == "true"
 
