@@ -58,7 +58,8 @@ struct AgentAPIRefusalTests {
         let streamedText = String(decoding: streamed.bytes, as: UTF8.self)
         #expect(streamedText.hasPrefix("HTTP/1.1 413 "), "\(streamedText.prefix(200))")
         #expect(streamedText.contains("\"too-large\""))
-        #expect(streamed.closed)
+        let streamedClosed = streamed.closed
+        #expect(streamedClosed, "the connection stayed open after the 413")
 
         // Chunked past the limit: 413 and closed, too.
         let chunked = try LoopbackSocket(port: port, timeoutSeconds: 1)
@@ -68,7 +69,8 @@ struct AgentAPIRefusalTests {
                                           headers: ["Content-Type: application/json", "Transfer-Encoding: chunked"], body: body))
         let chunkedAnswer = Self.readUntilClosed(chunked, seconds: 8)
         #expect(String(decoding: chunkedAnswer.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 413 "))
-        #expect(chunkedAnswer.closed)
+        let chunkedClosed = chunkedAnswer.closed
+        #expect(chunkedClosed, "the connection stayed open after the 413")
 
         // Nothing changed, and everyone else is still served on new connections.
         #expect(AgentFeed.read(state + "/config.json") == configBefore)
