@@ -18,11 +18,13 @@ import NIOCore
 /// POST /api/updates/skip-version    {"version": "1.2.0"}
 /// POST /api/updates/configure       {"auto_download": true, …}
 /// GET  /api/updates/changelog       release notes after the installed version
+/// GET  /openapi.json                 this API's OpenAPI 3.1 document (docs/openapi/agent.json)
 /// ```
 ///
 /// Every POST needs `Authorization: Bearer <token>` (the token file's first line), compared
 /// in constant time. Request bodies are at most ``bodyLimit`` bytes (413 otherwise, whether
-/// the size is announced by `Content-Length` or found while reading a chunked body); the
+/// the size is announced by `Content-Length` or found while reading a chunked body; the
+/// connection is then closed, see ``CloseAfterResponseHandler``); the
 /// endpoints that take a body want `Content-Type: application/json` (415 otherwise) and a
 /// JSON object (400 otherwise). `configure` changes only ``AgentConfig/remoteKeys`` (403 for
 /// any other key, naming them in `"refused"`). Errors are JSON `{"error": …, "kind": …}` with
@@ -56,7 +58,7 @@ public final class AgentServer: Sendable {
         logger.logLevel = .critical
         let app = Application(
             responder: AgentResponder(server: self),
-            server: .http1(configuration: .init(idleTimeout: .seconds(75))),
+            server: .http1(configuration: .init(additionalChannelHandlers: [CloseAfterResponseHandler()], idleTimeout: .seconds(75))),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "blockyard-agent"),
             onServerRunning: { channel in await onListening(self.host, channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -107,6 +109,7 @@ public final class AgentServer: Sendable {
     func respond(to request: Request) async -> Response {
         let path = request.uri.path
         let method = request.method
+        if path == "/openapi.json" { return Self.openAPIResponse(method) }
         guard path.hasPrefix("/api/updates/") else {
             return Self.error(.notFound, "not found", kind: "not-found")
         }
@@ -238,8 +241,21 @@ public final class AgentServer: Sendable {
         return nil
     }
 
+    /// 413, and the connection is closed after it (the rest of the body is never read).
     static func tooLarge() -> Response {
-        error(.contentTooLarge, "the request body is larger than \(bodyLimit) bytes", kind: "too-large")
+        var headers = HTTPFields()
+        headers[.connection] = "close"
+        return error(.contentTooLarge, "the request body is larger than \(bodyLimit) bytes", kind: "too-large", headers: headers)
+    }
+
+    /// `GET /openapi.json`: ``AgentOpenAPI/document``, byte for byte docs/openapi/agent.json.
+    static func openAPIResponse(_ method: HTTPRequest.Method) -> Response {
+        guard method == .get || method == .head else { return methodNotAllowed("GET") }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[.contentLength] = String(AgentOpenAPI.document.count)
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: AgentOpenAPI.document)))
     }
 
     static func json(_ status: HTTPResponse.Status, _ text: String, headers: HTTPFields = HTTPFields()) -> Response {

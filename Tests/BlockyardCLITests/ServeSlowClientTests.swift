@@ -140,4 +140,30 @@ struct ServeSlowClientTests {
         #expect(trickling.filter { $0.send("a") }.count == 0, "\(stillOpen) trickling connections still open after 6 s")
         #expect(serve.stop() == 0)
     }
+
+    /// Slowloris at CI scale (issue #18): 200 connections that send nothing and 200 that
+    /// send half a request head and stop; a normal request on a new connection is still
+    /// answered within 2 s, again and again.
+    @Test func idleConnectionsDoNotDelayOthers() throws {
+        let dir = try TemporaryDirectory("serve-idle")
+        try dir.write("a.txt", Array("hello\n".utf8))
+        let serve = try ListeningProcess(["serve"], ["--root", dir.url.path])
+        var held: [Client] = []
+        for i in 0..<400 {
+            let client = try Client(port: serve.port, timeoutSeconds: 10)
+            if i % 2 == 1 { client.send("GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: ") }
+            held.append(client)
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        var slowest = 0.0
+        for _ in 0..<10 {
+            let start = Date()
+            #expect(try Self.get(serve.port, "/a.txt") == "HTTP/1.1 200")
+            slowest = max(slowest, Date().timeIntervalSince(start))
+        }
+        print("serve: slowest of 10 requests beside 400 idle connections: \(Int(slowest * 1000)) ms")
+        #expect(slowest < 2, "a request took \(slowest) s beside 400 idle connections")
+        _ = held
+        #expect(serve.stop() == 0)
+    }
 }

@@ -126,6 +126,47 @@ struct ReleasesAPITests {
         }
     }
 
+    /// Found while writing the OpenAPI document (issue #18): `?page=9223372036854775807`
+    /// overflowed `(page - 1) * per_page` and crashed the server; malformed numbers were taken
+    /// as the default.
+    @Test("Huge and malformed page numbers: an empty page or 400, never a crash")
+    func hugeAndMalformedPages() async throws {
+        let fixture = try ReleaseFixture()
+        let server = try await RunningServer.start(ServeConfiguration(root: fixture.root))
+        for query in ["page=9223372036854775807", "page=9223372036854775807&per_page=100", "page=4611686018427387904&per_page=2",
+                      "page=100000000000000000000000000"] {
+            let response = try await fetch(server.port, "GET", "/api/releases?\(query)")
+            #expect(response.status == 200, "\(query)")
+            #expect(response.text == "[]", "\(query)")
+        }
+        let clamped = try Self.decode([GitHubRelease].self, try await fetch(server.port, "GET", "/api/releases?per_page=1000"))
+        #expect(clamped.count == 2)
+        for query in ["page=0", "per_page=0", "page=abc", "per_page=-3", "page=1e3"] {
+            let response = try await fetch(server.port, "GET", "/api/releases?\(query)")
+            #expect(response.status == 400, "\(query)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
+            #expect(object["status"] as? String == "400")
+            #expect((object["message"] as? String)?.contains("whole number") == true)
+            #expect(response.header("Content-Type")?.hasPrefix("application/json") == true)
+        }
+        // Still serving.
+        #expect(try await fetch(server.port, "GET", "/api/releases/latest").status == 200)
+    }
+
+    @Test("/openapi.json: the document, with an ETag")
+    func openAPIDocument() async throws {
+        let fixture = try ReleaseFixture()
+        let server = try await RunningServer.start(ServeConfiguration(root: fixture.root))
+        let response = try await fetch(server.port, "GET", "/openapi.json")
+        #expect(response.status == 200)
+        #expect(response.body == ReleasesOpenAPI.document)
+        let etag = try #require(response.header("ETag"))
+        #expect(try await fetch(server.port, "GET", "/openapi.json", headers: [("If-None-Match", etag)]).status == 304)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
+        let paths = try #require(object["paths"] as? [String: Any])
+        #expect(paths["/api/releases/latest"] != nil)
+    }
+
     @Test("Pre-releases, rollbacks and the public base URL")
     func prereleaseRollbackBaseURL() async throws {
         let fixture = try ReleaseFixture()
@@ -183,7 +224,20 @@ struct ReleasesAPITests {
 
     @Test func routes() {
         #expect(ReleasesAPI.route([], query: nil) == .list(page: 1, perPage: 30))
-        #expect(ReleasesAPI.route([], query: "per_page=500&page=0") == .list(page: 1, perPage: 100))
+        // As on GitHub, per_page above 100 means 100; a page however far past the end is empty.
+        #expect(ReleasesAPI.route([], query: "per_page=500&page=3") == .list(page: 3, perPage: 100))
+        #expect(ReleasesAPI.route([], query: "per_page=99999999999999999999999&page=99999999999999999999999")
+                == .list(page: Int.max, perPage: 100))
+        #expect(ReleasesAPI.route([], query: "per_page=%31%30&page=%32") == .list(page: 2, perPage: 10))
+        // Anything else that is not a whole number from 1 is refused (schemathesis, issue #18).
+        for query in ["page=0", "per_page=0", "page=-1", "per_page=abc", "page=", "per_page=1.5", "page=%zz", "page=+2", "per_page=%FF"] {
+            guard case .badRequest = ReleasesAPI.route([], query: query) else {
+                Issue.record("\(query) was not refused")
+                continue
+            }
+        }
+        #expect(ReleasesAPI.pageSlice([1, 2, 3], page: Int.max, perPage: 100).isEmpty)
+        #expect(Array(ReleasesAPI.pageSlice([1, 2, 3], page: 2, perPage: 2)) == [3])
         #expect(ReleasesAPI.route(["latest"], query: nil) == .latest)
         #expect(ReleasesAPI.route(["tags", "v1.0.0"], query: nil) == .tag("v1.0.0"))
         #expect(ReleasesAPI.route(["42"], query: nil) == .release(id: 42))

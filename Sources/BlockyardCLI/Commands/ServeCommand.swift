@@ -29,7 +29,8 @@ struct ServeCommand: ParsableCommand {
 
             GET / is a download page (latest version, notes, per-platform files
             with sizes and SHA-256); /api/releases, /api/releases/latest and
-            /api/releases/tags/TAG answer like GitHub's releases API. GET /metrics
+            /api/releases/tags/TAG answer like GitHub's releases API (described by
+            GET /openapi.json, docs/openapi/releases.json). GET /metrics
             gives Prometheus metrics. Stop with Ctrl-C (SIGINT) or SIGTERM. See
             docs/HTTP-SERVER.md.
 

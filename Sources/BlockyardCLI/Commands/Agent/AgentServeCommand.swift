@@ -7,11 +7,13 @@ struct AgentServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Run the agent's REST API on 127.0.0.1 and the periodic checker.",
         discussion: """
-            GET  /api/updates/status, /api/updates/changelog
+            GET  /api/updates/status, /api/updates/changelog,
+                 /openapi.json (this API as OpenAPI 3.1, docs/openapi/agent.json)
             POST /api/updates/check, /download (background; progress in status),
                  /install, /rollback, /skip-version {"version":…}, /configure {KEY: VALUE}
             POST requests need `Authorization: Bearer TOKEN`, TOKEN being the first line
-            of --token-file (at least 16 characters). Bodies: at most 64 KiB (413),
+            of --token-file (at least 16 characters). Bodies: at most 64 KiB (413,
+            and the connection is closed),
             Content-Type: application/json (415), a JSON object (400). /configure
             changes only auto_check, auto_download, auto_install, update_channel,
             skip_versions, backup_count and check_interval_s; any other key is

@@ -132,16 +132,37 @@ enum ReleasesAPI {
         case releaseAssets(id: Int)
         case asset(id: Int)
         case notFound
+        /// A query parameter that is not a whole number in its range: 400 with this message.
+        case badRequest(String)
     }
 
-    /// Routes `segments` after `api/releases`.
+    /// Largest `per_page` (larger values mean this, as on GitHub).
+    static let maxPerPage = 100
+
+    /// Routes `segments` after `api/releases`. `per_page` and `page` must be whole numbers from
+    /// 1 (400 otherwise); `per_page` above 100 means 100, and a `page` past the last one (however
+    /// large) is an empty page, as on GitHub.
     static func route(_ segments: ArraySlice<String>, query: String?) -> Route {
         let parts = Array(segments)
         switch parts.count {
         case 0:
             let parameters = queryParameters(query)
-            let perPage = min(100, max(1, parameters["per_page"].flatMap(Int.init) ?? 30))
-            let page = max(1, parameters["page"].flatMap(Int.init) ?? 1)
+            var perPage = 30
+            var page = 1
+            if let text = parameters["per_page"] {
+                switch PositiveNumber(text) {
+                case .value(let n): perPage = min(maxPerPage, n)
+                case .huge: perPage = maxPerPage
+                case nil: return .badRequest("per_page must be a whole number from 1 to \(maxPerPage)")
+                }
+            }
+            if let text = parameters["page"] {
+                switch PositiveNumber(text) {
+                case .value(let n): page = n
+                case .huge: page = Int.max
+                case nil: return .badRequest("page must be a whole number from 1")
+                }
+            }
             return .list(page: page, perPage: perPage)
         case 1 where parts[0] == "latest":
             return .latest
@@ -158,12 +179,40 @@ enum ReleasesAPI {
         }
     }
 
+    /// A query value that must be a whole number from 1: its value, `huge` when it has more
+    /// digits than `Int` holds, nil when it is anything else (empty, signed, zero, not digits).
+    enum PositiveNumber: Equatable {
+        case value(Int)
+        case huge
+
+        init?(_ text: String) {
+            guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+            if let n = Int(text) {
+                guard n >= 1 else { return nil }
+                self = .value(n)
+            } else {
+                self = .huge
+            }
+        }
+    }
+
+    /// The releases of page `page` (from 1) of `perPage`, without overflow for any page.
+    static func pageSlice<T>(_ all: [T], page: Int, perPage: Int) -> ArraySlice<T> {
+        guard page >= 1, perPage >= 1, (page - 1) < (all.count + perPage - 1) / perPage else { return [] }
+        let start = (page - 1) * perPage
+        return all[start..<min(all.count, start + perPage)]
+    }
+
+    /// The query's parameters, values percent-decoded (`+` stays `+`); a parameter whose value
+    /// is not valid percent-encoded UTF-8 maps to a value no parameter accepts.
     static func queryParameters(_ query: String?) -> [String: String] {
         var out: [String: String] = [:]
         for pair in (query ?? "").split(separator: "&") {
             let kv = pair.split(separator: "=", maxSplits: 1)
             guard let key = kv.first else { continue }
-            out[String(key)] = kv.count > 1 ? String(kv[1]) : ""
+            let raw = kv.count > 1 ? Array(kv[1].utf8) : []
+            let decoded = (try? RequestPath.percentDecode(raw[...])).flatMap { String(validating: $0, as: UTF8.self) }
+            out[String(key)] = decoded ?? "\u{FFFD}"
         }
         return out
     }

@@ -6,10 +6,12 @@ import HTTPTypes
 
 /// The download page and the releases API inside `blockyard serve`.
 extension ServerCore {
-    /// `/`, `/releases`, `/releases/`, `/index.html` → the page; `/api/releases…` → JSON.
-    /// Nil for everything else (files).
+    /// `/`, `/releases`, `/releases/`, `/index.html` → the page; `/api/releases…` → JSON;
+    /// `/openapi.json` → the API's OpenAPI document (docs/openapi/releases.json). Nil for
+    /// everything else (files).
     func routeSite(_ path: RequestPath, request: Request, isHead: Bool) async -> Response? {
         let segments = path.segments
+        if segments == ["openapi.json"] { return openAPIResponse(request: request, isHead: isHead) }
         let isPage = segments.isEmpty || segments == ["index.html"] || segments == [ReleaseLayout.releasesDirectory]
         let isAPI = segments.count >= 2 && segments[0] == "api" && segments[1] == "releases"
         guard isPage || isAPI else { return nil }
@@ -37,8 +39,7 @@ extension ServerCore {
         switch route {
         case .list(let page, let perPage):
             let all = model.releases
-            let start = (page - 1) * perPage
-            let slice = start < all.count ? Array(all[start..<min(all.count, start + perPage)]) : []
+            let slice = ReleasesAPI.pageSlice(all, page: page, perPage: perPage)
             body = ReleasesAPI.json(slice.map { ReleasesAPI.release($0, product: model.product, base: base, downloads: downloads) })
             let pages = max(1, (all.count + perPage - 1) / perPage)
             var links: [String] = []
@@ -79,6 +80,9 @@ extension ServerCore {
                 status = .notFound
                 body = ReleasesAPI.json(ReleasesAPI.ErrorBody(message: "Not Found", status: "404"))
             }
+        case .badRequest(let message):
+            status = .badRequest
+            body = ReleasesAPI.json(ReleasesAPI.ErrorBody(message: message, status: "400"))
         case .notFound:
             status = .notFound
             body = ReleasesAPI.json(ReleasesAPI.ErrorBody(message: "Not Found", status: "404"))
@@ -96,6 +100,18 @@ extension ServerCore {
         var response = answer(resource, request: request, isHead: isHead)
         if let link { response.headers[HTTPField.Name("Link")!] = link }
         return response
+    }
+
+    /// The ETag of ``ReleasesOpenAPI/document`` (computed once).
+    static let openAPIETag = quote(SHA2Hasher.hash(.sha256, ReleasesOpenAPI.document).hex)
+
+    /// The releases API's OpenAPI document, with an ETag like the API's answers.
+    func openAPIResponse(request: Request, isHead: Bool) -> Response {
+        let bytes = ReleasesOpenAPI.document
+        let resource = ServedResource(source: MemoryByteSource(bytes: bytes), size: bytes.count, contentType: ContentType.json,
+                                      etag: Self.openAPIETag, lastModified: nil,
+                                      cacheControl: CachePolicy.revalidate, kind: .api, vary: nil)
+        return answer(resource, request: request, isHead: isHead)
     }
 
     /// The page's and API's view of the releases: the catalog and the channel files now.
