@@ -109,7 +109,12 @@ public struct UpdateReport: Codable, Equatable, Sendable {
 ///
 /// 1. Fetch the channel file `<channel><suffix>.yml` (GenericProvider URL rules,
 ///    ``UpdateFeed``); with a public key, its `.sig` too, checked with rollback protection.
-/// 2. Choose the artifact (``UpdateFileChoice``).
+/// 2. Choose the artifact (``UpdateFileChoice``). If its entry names a delivery index and
+///    pack (``DeliveryReference``) and neither ``UpdateOptions/full`` nor
+///    ``UpdateOptions/delivery`` `= false` says otherwise, take the delivery path
+///    (``DeliveryDownload``: index descent from the channel file's root, compressed chunks
+///    from the pack); any failure of it but a network one is a warning, and the update
+///    continues below as if there were no delivery files.
 /// 3. At the same time: fetch the new blockmap (`<artifact>.blockmap`, or for an artifact with
 ///    `blockMapSize` the embedded one, with one tail range request) and chunk the installed
 ///    file locally (no old blockmap is needed, so none can be wrong).
