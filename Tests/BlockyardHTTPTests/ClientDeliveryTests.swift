@@ -208,4 +208,47 @@ struct ClientDeliveryTests {
         #expect(fixture.outDigest() == fixture.sha512)
         #expect(fixture.leftovers().isEmpty)
     }
+
+    /// A network failure of the pack (503 after every retry) is not a reason to use the
+    /// blockmap instead: the update fails as transient (exit 74), nothing is at the output,
+    /// and the next run, with the server back, uses the delivery path.
+    @Test func packNetworkFailureIsNotAFallback() async throws {
+        let old = Self.mixed(seed: 40, count: 800_000)
+        var new = old
+        new.replaceSubrange(400_000 ..< 400_500, with: [UInt8](repeating: 3, count: 900))
+        let fixture = try UpdateFixture(old: old, new: new, delivery: true)
+        var files: [String: [UInt8]] = [:]
+        for path in ["latest-linux.yml", fixture.relativeURL, fixture.relativeURL + ".blockmap",
+                     fixture.relativeURL + ".byindex", fixture.relativeURL + ".bypack"] {
+            files["/" + path] = Array(try Data(contentsOf: URL(fileURLWithPath: fixture.feedRoot + "/" + path)))
+        }
+        let packDown = DeliveryTestFlag()
+        packDown.set(true)
+        let server = try ScriptedHTTPServer(files: files) { request in
+            request.path.hasSuffix(".bypack") && packDown.value ? .status(503) : .normal
+        }
+        defer { server.stop() }
+        do {
+            _ = try await Self.run(fixture, feed: server.baseURL + "/")
+            Issue.record("the update succeeded without the pack")
+        } catch {
+            let failure = error as? UpdateError
+            #expect(failure?.transient == true && failure?.kind == .io, "\(error)")
+        }
+        #expect(fixture.outDigest() == nil)
+        #expect(!server.requests.contains { $0.0.path.hasSuffix("/\(fixture.relativeURL)") }, "the artifact was requested")
+        packDown.set(false)
+        let report = try await Self.run(fixture, feed: server.baseURL + "/")
+        #expect(report.method == "delivery")
+        #expect(fixture.outDigest() == fixture.sha512)
+        #expect(fixture.leftovers().isEmpty, "left \(fixture.leftovers())")
+    }
+}
+
+/// A boolean shared with a server's handler thread.
+final class DeliveryTestFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var state = false
+    var value: Bool { lock.withLock { state } }
+    func set(_ v: Bool) { lock.withLock { state = v } }
 }
