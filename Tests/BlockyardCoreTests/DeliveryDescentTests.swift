@@ -245,4 +245,27 @@ struct DeliveryDescentTests {
             #expect(throws: DeliveryIndexError.self) { try Self.update(fixture, pack: tampered) }
         }
     }
+
+    @Test("pack offsets are not hashed: past the pack, or leaves not adjacent in the pack, are refused")
+    func packOffsets() throws {
+        let old = DeliveryTestData.random(seed: 12, count: 500_000)
+        var new = old
+        new.replaceSubrange(250_000 ..< 250_010, with: [1, 2, 3])
+        let fixture = Fixture(old: old, new: new)
+        var beyond = fixture.index
+        for i in beyond.leaves.indices { beyond.leaves[i].packOffset += beyond.packSize }
+        #expect {
+            try Self.update(fixture, indexBytes: DeliveryIndexCodec.encode(beyond))
+        } throws: { error in
+            guard case .invalidLeaf(_, let detail) = error as? DeliveryIndexError else { return false }
+            return detail.contains("beyond the pack")
+        }
+        // Two neighbours swapped in the pack (each still inside it): not adjacent any more.
+        var swapped = fixture.index
+        let have = Set(fixture.local.map(\.hash))
+        let changed = try #require(swapped.leaves.firstIndex { !have.contains($0.hash) })
+        let n = min(changed, swapped.leaves.count - 2)
+        (swapped.leaves[n].packOffset, swapped.leaves[n + 1].packOffset) = (swapped.leaves[n + 1].packOffset, swapped.leaves[n].packOffset)
+        #expect(throws: DeliveryIndexError.self) { try Self.update(fixture, indexBytes: DeliveryIndexCodec.encode(swapped)) }
+    }
 }
