@@ -83,7 +83,8 @@ struct UpdateCommandTests {
                 serve = try ListeningProcess(["serve"], ["--root", feed.site])
                 base = serve!.baseURL
             }
-            let report = try Self.report(try feed.update(base))
+            // The blockmap path (the release also has delivery files: see updatesFromTheDeliveryFiles).
+            let report = try Self.report(try feed.update(base, ["--no-delivery"]))
             #expect(feed.digest(feed.out()) == feed.sha512, "\(server) \(variant)")
             #expect(feed.digest(feed.installed) == SHA2Hasher.hash(.sha512, feed.old).base64)
             #expect(report["status"] as? String == "updated")
@@ -110,6 +111,46 @@ struct UpdateCommandTests {
             print("update \(server) \(variant): payload \(payload), received \(fetched) in \(requests) requests; \(wire)")
             _ = serve
         }
+    }
+
+    /// `release create` writes the delivery index and pack: `update` uses them (method
+    /// `delivery`), fetches fewer bytes than the blockmap path, and says so in --json and in
+    /// its human output.
+    @Test(arguments: [Server.nginx, .serve])
+    func updatesFromTheDeliveryFiles(server: Server) throws {
+        let feed = try Feed(variant: "insert100")
+        var nginx: NginxServer?
+        var serve: ListeningProcess?
+        let base: String
+        if server == .serve {
+            serve = try ListeningProcess(["serve"], ["--root", feed.site])
+            base = serve!.baseURL
+        } else {
+            nginx = try NginxServer(root: feed.site)
+            base = nginx!.baseURL + "/"
+        }
+        let report = try Self.report(try feed.update(base))
+        #expect(report["method"] as? String == "delivery", "\(report)")
+        #expect(feed.digest(feed.out()) == feed.sha512)
+        let delivery = try #require(report["delivery"] as? [String: Any])
+        let indexBytes = try #require(delivery["indexBytes"] as? Int)
+        let packBytes = try #require(delivery["packBytes"] as? Int)
+        #expect(indexBytes > 0 && packBytes > 0)
+        #expect(report["reusedBytes"] as? Int == delivery["copiedBytes"] as? Int)
+        #expect((report["warnings"] as? [Any])?.isEmpty == true)
+        let fetched = try #require(report["bytesFetched"] as? Int)
+        let blockmapRun = try Self.report(try feed.update(base, out: feed.out("blockmap.bin"), ["--no-delivery"]))
+        #expect(blockmapRun["method"] as? String == "delta")
+        let blockmapFetched = try #require(blockmapRun["bytesFetched"] as? Int)
+        #expect(fetched < blockmapFetched, "delivery \(fetched) bytes, blockmap \(blockmapFetched)")
+        print("update \(server) insert100: delivery \(fetched) bytes (index \(indexBytes), pack \(packBytes)), blockmap path \(blockmapFetched)")
+
+        let human = try CommandRunner.run(["update", "--feed", base, "--installed", feed.installed, "--out", feed.out("human.bin"),
+                                           "--platform", "linux", "--arch", "x64"])
+        #expect(human.status == 0, "\(human.stderr)")
+        #expect(human.stdout.contains("method    delivery index + pack"), "\(human.stdout)")
+        #expect(human.stdout.contains("each SHA-256 checked"))
+        _ = serve
     }
 
     @Test func humanOutputAndInPlaceUpdate() throws {
@@ -212,7 +253,7 @@ struct UpdateCommandTests {
             var codes: [Int32] = []
             for _ in 0..<20 {
                 let run = try CommandRunner.run(["update", "--feed", nginx.baseURL + "/", "--installed", big, "--out", feed.out(),
-                                                 "--channel", channel, "--platform", "linux", "--arch", "x64"])
+                                                 "--channel", channel, "--platform", "linux", "--arch", "x64", "--no-delivery"])
                 codes.append(run.status)
                 #expect(run.stderr.contains(message), "\(channel): \(run.stderr.prefix(2000))")
             }

@@ -24,7 +24,7 @@ final class UpdateFixture: @unchecked Sendable {
     ///   - embedded: append the blockmap to the artifact (AppImage style, `blockMapSize`).
     ///   - blockmap: publish a `.blockmap` file (ignored with `embedded`).
     init(old: [UInt8], new: [UInt8], name: String = "bundle.bin", channelFile: String = "latest-linux.yml",
-         embedded: Bool = false, blockmap: Bool = true, version: String = "2.0.0") throws {
+         embedded: Bool = false, blockmap: Bool = true, version: String = "2.0.0", delivery: Bool = false) throws {
         dir = try TemporaryDirectory("blockyard-update")
         feedRoot = dir.path("feed")
         relativeURL = "releases/\(version)/\(name)"
@@ -45,6 +45,14 @@ final class UpdateFixture: @unchecked Sendable {
             }
             published = new
             entry = UpdateFileInfo(url: relativeURL, sha512: result.sha512.base64, size: result.size)
+            if delivery {
+                // What `release create` writes beside the artifact and names in the channel file.
+                let built = try DeliveryFileBuilder.build(inputPath: artifactPath, indexPath: artifactPath + ".byindex",
+                                                          packPath: artifactPath + ".bypack")
+                entry.delivery = DeliveryReference(index: relativeURL + ".byindex", indexSize: built.indexSize,
+                                                   pack: relativeURL + ".bypack", packSize: Int(built.index.packSize),
+                                                   root: built.index.rootHash.hex)
+            }
         }
         sha512 = entry.sha512
         let info = UpdateInfo(version: version, files: [entry], path: entry.url, sha512: entry.sha512,

@@ -30,6 +30,17 @@ struct UpdateCommand: ParsableCommand {
             blockmap, or the result not the SHA-512, the whole file is downloaded
             instead.
 
+            When the channel file names a delivery index and pack for the artifact
+            (blockyardIndex, blockyardPack, blockyardRoot; written by `blockyard
+            release create`), those are used first: the installed file is cut and
+            hashed into the same Merkle tree, the index is read from the channel
+            file's root down, one batched range request per level, only into
+            subtrees the installed file lacks, and the missing chunks come from the
+            pack, compressed, each checked against its SHA-256. An empty installed
+            file downloads the whole pack in one request. Any failure of those
+            files (missing, corrupt, a wrong root, a server ignoring Range) prints
+            a warning and falls back to the blockmap; --no-delivery skips them.
+
             Redirects are followed (up to 10). After a redirect to another scheme,
             host or port, Authorization, Proxy-Authorization, Cookie, Private-Token
             and every --secret-header are no longer sent. A refused connection
@@ -116,8 +127,11 @@ struct UpdateCommand: ParsableCommand {
     @Flag(help: "Ask for one range per request (no multipart).")
     var noMultipart = false
 
-    @Flag(help: "Download the whole file (skip the blockmap).")
+    @Flag(help: "Download the whole file (skip the blockmap and the delivery files).")
     var full = false
+
+    @Flag(help: "Ignore the delivery index and pack the channel file names: use the blockmap.")
+    var noDelivery = false
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -180,6 +194,7 @@ struct UpdateCommand: ParsableCommand {
         }
         options.statePath = state
         options.full = full
+        options.delivery = !noDelivery
         options.retry = RetryPolicy(retries: retries)
         options.readTimeout = timeout
         options.connectTimeout = min(10, timeout)
@@ -210,6 +225,11 @@ struct UpdateCommand: ParsableCommand {
         }
         Console.out("\(out): version \(report.version), \(report.size) bytes, SHA-512 verified on disk")
         let t = report.seconds
+        if let d = report.delivery {
+            Console.out("  method    delivery index + pack\(d.firstInstall ? " (first install: the whole pack)" : "")")
+            Console.out("  index     \(d.indexBytes) bytes (\(HumanSize.format(d.indexBytes))) in \(d.indexRounds) round\(d.indexRounds == 1 ? "" : "s"), \(d.indexRanges) range\(d.indexRanges == 1 ? "" : "s")")
+            Console.out("  pack      \(d.packBytes) bytes (\(HumanSize.format(d.packBytes))) in \(d.packRanges) range\(d.packRanges == 1 ? "" : "s"), \(d.unpackedChunks) chunk\(d.unpackedChunks == 1 ? "" : "s") decoded to \(d.unpackedBytes) bytes, each SHA-256 checked")
+        }
         if report.method == "full" {
             Console.out("  method    whole file\(report.fallback.map { " (delta given up: \($0))" } ?? "")")
         }

@@ -9,6 +9,9 @@ public enum FeedLimits {
     public static let channelFile = 16 << 20
     /// Largest channel-file signature (`.sig`) read; a real one is under 1 KB.
     public static let signature = 1 << 16
+    /// Largest delivery index the channel file may announce (`blockyardIndexSize`): about
+    /// 3.5 MB per GiB of artifact, so 1 GiB of index covers any artifact a disk holds.
+    public static let deliveryIndex = 1 << 30
 
     /// Refuses (exit 65) a size that no file written beside `out` could have: negative, or
     /// more than the whole file system holding `out` (free or not). Nothing is created first.

@@ -45,6 +45,10 @@ public final class PartialDownload: @unchecked Sendable {
     let descriptor: Int32
     let identity: Journal
     let chunks: ChunkTable?
+    /// Whether completed ranges are recorded in the journal (for a later resume). Small
+    /// downloads that are never resumed (delivery index rounds) skip the fdatasync and the
+    /// journal write.
+    let journaled: Bool
     /// Ranges complete on disk when the download (re)started.
     public let resumed: ByteIntervals
     private let lock = NSLock()
@@ -64,10 +68,13 @@ public final class PartialDownload: @unchecked Sendable {
     ///   - sha512: the new file's SHA-512 (base64), naming what the partial file is for.
     ///   - size: the partial file's size.
     ///   - chunks: checksums to re-check recorded ranges against.
-    public init(destination: String, sha512: String, size: Int, source: String, chunks: ChunkTable?) throws(UpdateError) {
+    ///   - journaled: false for a download that is never resumed (nothing is recorded).
+    public init(destination: String, sha512: String, size: Int, source: String, chunks: ChunkTable?,
+                journaled: Bool = true) throws(UpdateError) {
         (path, journalPath) = Self.paths(for: destination)
         self.size = size
         self.chunks = chunks
+        self.journaled = journaled
         identity = Journal(sha512: sha512, size: size, source: source, complete: ByteIntervals())
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -79,7 +86,7 @@ public final class PartialDownload: @unchecked Sendable {
         }
         descriptor = fd
         var previous = ByteIntervals()
-        if let journal = Self.readJournal(journalPath), journal.sha512 == sha512, journal.size == size,
+        if journaled, let journal = Self.readJournal(journalPath), journal.sha512 == sha512, journal.size == size,
            journal.format == identity.format, journal.formatVersion == identity.formatVersion {
             var st = stat()
             if fstat(fd, &st) == 0, Int(st.st_size) == size {
@@ -172,7 +179,7 @@ public final class PartialDownload: @unchecked Sendable {
     func record(_ complete: ByteIntervals) throws(UpdateError) {
         lock.lock()
         defer { lock.unlock() }
-        guard !closed else { return }
+        guard !closed, journaled else { return }
         if chunks == nil && fdatasync(descriptor) != 0 {
             throw UpdateError(.io, FileError(path: path, errno: errno, doing: "cannot sync the partial download").description)
         }
@@ -204,6 +211,21 @@ public final class PartialDownload: @unchecked Sendable {
         } catch {
             throw UpdateError(.io, "\(error)")
         }
+    }
+
+    /// The bytes of `range`, read back from the partial file.
+    func read(_ range: Range<Int>) throws(UpdateError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: range.count)
+        var done = 0
+        while done < range.count {
+            let n = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, range.count - done, off_t(range.lowerBound + done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                throw UpdateError(.io, FileError(path: path, errno: n < 0 ? errno : EIO, doing: "cannot read the partial download").description)
+            }
+            done += n
+        }
+        return bytes
     }
 
     /// Removes the partial file and its journal (after success, or when they are useless).

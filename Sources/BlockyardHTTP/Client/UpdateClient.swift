@@ -35,6 +35,9 @@ public struct UpdateOptions: Sendable {
     public var statePath: String?
     /// Skip the blockmap: download the whole file.
     public var full = false
+    /// Use the delivery index and pack when the channel file names them (`blockyardIndex`,
+    /// …; docs/FORMAT.md); false (`--no-delivery`) forces the blockmap path.
+    public var delivery = true
     public var download = RangeDownloadOptions()
     public var retry = RetryPolicy()
     /// Seconds of silence while reading a response before an attempt fails.
@@ -83,7 +86,8 @@ public struct UpdateReport: Codable, Equatable, Sendable {
     public var out: String
     public var size: Int
     public var sha512: String
-    /// `delta` (plan + ranges), or `full` (no blockmap, `--full`, or a delta given up).
+    /// `delivery` (index descent + pack ranges), `delta` (blockmap plan + ranges), or `full`
+    /// (no blockmap, `--full`, or a delta given up).
     public var method: String
     /// Why a delta was given up for a full download, if it was.
     public var fallback: String?
@@ -104,6 +108,10 @@ public struct UpdateReport: Codable, Equatable, Sendable {
     public var seconds: UpdateTimings
     /// Warnings about the metadata (also printed on stderr).
     public var warnings: [String]
+    /// What the delivery path fetched (method `delivery` only).
+    public var delivery: DeliveryReport? = nil
+    /// Why the delivery files named by the channel file were not used, if they were not.
+    public var deliveryFallback: String? = nil
 }
 
 /// `blockyard update`: brings a file up to date from an electron-builder-style feed
@@ -111,7 +119,12 @@ public struct UpdateReport: Codable, Equatable, Sendable {
 ///
 /// 1. Fetch the channel file `<channel><suffix>.yml` (GenericProvider URL rules,
 ///    ``UpdateFeed``); with a public key, its `.sig` too, checked with rollback protection.
-/// 2. Choose the artifact (``UpdateFileChoice``).
+/// 2. Choose the artifact (``UpdateFileChoice``). If its entry names a delivery index and
+///    pack (``DeliveryReference``) and neither ``UpdateOptions/full`` nor
+///    ``UpdateOptions/delivery`` `= false` says otherwise, take the delivery path
+///    (``DeliveryDownload``: index descent from the channel file's root, compressed chunks
+///    from the pack); any failure of it but a network one is a warning, and the update
+///    continues below as if there were no delivery files.
 /// 3. At the same time: fetch the new blockmap (`<artifact>.blockmap`, or for an artifact with
 ///    `blockMapSize` the embedded one, with one tail range request) and chunk the installed
 ///    file locally (no old blockmap is needed, so none can be wrong).
@@ -204,11 +217,62 @@ public struct UpdateClient: Sendable {
         // A size no file could have is bad metadata: refused before anything is created.
         if let size = file.size { try FeedLimits.checkSize(size, out: options.out, what: "\(channelName): \(file.url)") }
 
-        // 3. Blockmap and local chunking, side by side.
         timings.metadata = PlanDownload.seconds(clock.now - started)
         // The installed file's SHA-512 only matters when it is also the output (an update in
         // place may find it is already the new version); otherwise chunking skips it.
         let inPlace = Self.sameFile(options.installed, options.out)
+
+        // The delivery path, when the release has one; anything but a network failure sends
+        // the update down the blockmap path instead.
+        var deliveryFallback: String?
+        if !options.full, options.delivery, let reference = file.delivery {
+            let deliveryStarted = clock.now
+            do {
+                let outcome = try await DeliveryDownload.run(
+                    reference: reference, feed: feed, installed: options.installed, installedSize: installedSize,
+                    inPlace: inPlace, out: options.out, expectedSHA512: expected, session: session,
+                    options: options.download, observer: observer)
+                switch outcome {
+                case .upToDate(let size, let digest, let chunking):
+                    timings.chunking = chunking
+                    timings.total = PlanDownload.seconds(clock.now - started)
+                    return UpdateReport(status: "up-to-date", version: info.version, channelFile: HTTPSession.display(channelURL),
+                                        file: HTTPSession.display(fileURL), out: options.out, size: size,
+                                        sha512: digest.base64, method: "none", fallback: nil,
+                                        bytesFetched: session.statistics.bodyBytes, payloadBytes: 0,
+                                        requests: session.statistics.requests, ranges: 0, reusedBytes: size,
+                                        plan: nil, download: nil, http: session.statistics, seconds: timings, warnings: warnings)
+                case .updated(let delivery, let built, let phases):
+                    if let statePath = options.statePath, let verifiedState {
+                        do {
+                            try verifiedState.save(path: statePath)
+                        } catch {
+                            warn("cannot save the verifier state: \(error.message)")
+                        }
+                    }
+                    timings.metadata += phases.metadata
+                    timings.chunking = phases.chunking
+                    timings.download = phases.download
+                    timings.build = phases.build
+                    timings.total = PlanDownload.seconds(clock.now - started)
+                    let http = session.statistics
+                    return UpdateReport(status: "updated", version: info.version, channelFile: HTTPSession.display(channelURL),
+                                        file: HTTPSession.display(fileURL), out: options.out, size: built.size,
+                                        sha512: built.sha512, method: "delivery", fallback: nil,
+                                        bytesFetched: http.bodyBytes, payloadBytes: delivery.pack?.payloadBytes ?? 0,
+                                        requests: http.requests,
+                                        ranges: delivery.indexRanges + (delivery.pack?.rangesRequested ?? 0),
+                                        reusedBytes: built.copiedBytes, plan: nil, download: delivery.pack,
+                                        http: http, seconds: timings, warnings: warnings, delivery: delivery)
+                }
+            } catch where !error.transient {
+                deliveryFallback = error.message
+                warn("delivery files not used (\(error.message)); updating from the blockmap instead")
+                timings.metadata += PlanDownload.seconds(clock.now - deliveryStarted)
+            }
+        }
+
+        // 3. Blockmap and local chunking, side by side.
         // A child task: if anything below throws before it is awaited, leaving this scope
         // cancels it (the chunker polls the flag between 4 MiB windows) and waits for it, so
         // no chunking thread is left running when the update returns and the process exits.
@@ -295,7 +359,7 @@ public struct UpdateClient: Sendable {
                             bytesFetched: http.bodyBytes, payloadBytes: result.download.payloadBytes,
                             requests: http.requests, ranges: result.download.rangesRequested,
                             reusedBytes: plan.totals.reusedBytes, plan: plan.totals, download: result.download,
-                            http: http, seconds: timings, warnings: warnings)
+                            http: http, seconds: timings, warnings: warnings, deliveryFallback: deliveryFallback)
     }
 
     /// A channel file as fetched (and, with a public key, verified).
