@@ -374,14 +374,15 @@ def _zck_header_size(path):
 STAT_RE = re.compile(r"^(Literal data|Matched data|Total bytes sent|Total bytes received): ([\d,]+)", re.M)
 
 
-def rsync(old, new, client_dir):
+def rsync(old, new, client_dir, flags=()):
     """`rsync --no-whole-file --stats NEW DEST` where DEST starts as a copy of OLD: the rsync
-    algorithm as a pull would run it. Download = bytes the sender sends, upload = checksums."""
+    algorithm as a pull would run it. Download = bytes the sender sends, upload = checksums.
+    flags: extra rsync options (["-z"]: literal data compressed, counted compressed)."""
     dest = os.path.join(client_dir, "rsync.dest")
     shutil.copyfile(old, dest)
     stats = os.path.join(client_dir, "rsync.stats")
     try:
-        client = b.measure(["rsync", "--no-whole-file", "--stats", new, dest], stdout=stats)
+        client = b.measure(["rsync", "--no-whole-file", "--stats"] + list(flags) + [new, dest], stdout=stats)
     except b.CommandFailed as e:
         raise PeerFailed(e.short())
     with open(stats) as f:
@@ -396,7 +397,7 @@ def rsync(old, new, client_dir):
     return {"payload": found.get("Literal data", 0), "index": 0, "wire": found["Total bytes sent"],
             "requests": 1, "client": client, "upload": found.get("Total bytes received", 0),
             "note": f"client uploads {b.human(found.get('Total bytes received', 0))} of block checksums; "
-                    "one connection, no HTTP"}
+                    "one connection, no HTTP" + ("; literal data compressed" if "-z" in flags else "")}
 
 
 # ----------------------------------------------------------------------------- xdelta3
