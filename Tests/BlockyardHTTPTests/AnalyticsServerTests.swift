@@ -250,13 +250,17 @@ struct AnalyticsServerTests {
             options.retry = RetryPolicy(retries: 1, initialDelay: 0.01, maximumDelay: 0.05)
             return options
         }
+        // The release carries delivery files: the update fetches ranges of the pack, which
+        // count as a differential update of the artifact.
         let delta = try await UpdateClient(options: options("delta", installedVersion: "1.0.0")).run()
-        #expect(delta.method == "delta")
+        #expect(delta.method == "delivery")
         var full = options("full", installedVersion: "1.0.0")
         full.full = true
         let fullReport = try await UpdateClient(options: full).run()
         #expect(fullReport.method == "full")
-        let hostile = try await UpdateClient(options: options("hostile", installedVersion: "<script>x</script>")).run()
+        var blockmapPath = options("hostile", installedVersion: "<script>x</script>")
+        blockmapPath.delivery = false
+        let hostile = try await UpdateClient(options: blockmapPath).run()
         #expect(hostile.method == "delta")
         let size = try Self.size(fixture)
         let served = UInt64(delta.bytesFetched + fullReport.bytesFetched + hostile.bytesFetched)

@@ -1,4 +1,5 @@
 import BlockyardCore
+import BlockyardRelease
 import Foundation
 import Hummingbird
 import HTTPTypes
@@ -20,13 +21,18 @@ extension ServerCore {
         let version: String, family: String, size: Int
         let snapshot = catalog.snapshot()
         switch resource.kind {
-        case .artifact(let v, let name):
+        case .artifact(let v, let requested):
+            // Blockyard's client on the delivery path fetches ranges of the artifact's pack
+            // (`NAME.bypack`, docs/FORMAT.md) instead of the artifact's: they count as the
+            // artifact's, and a whole pack (a first install) as a full download of it.
+            let isPack = requested.hasSuffix(ReleaseLayout.deliveryPackSuffix)
+            let name = isPack ? String(requested.dropLast(ReleaseLayout.deliveryPackSuffix.count)) : requested
             guard let artifact = snapshot.artifact(version: v, name: name) else { return nil }
             version = v
             family = UpdateRequest.family(name: name, version: v)
-            size = resource.size
+            size = isPack ? artifact.size : resource.size
             if let ranges, request.headers[Self.fullDownloadHeader] == nil {
-                let tail = ranges.count == 1 && artifact.blockMapSize.map {
+                let tail = !isPack && ranges.count == 1 && artifact.blockMapSize.map {
                     ranges[0].offset == size - $0 - 4 && ranges[0].offset + ranges[0].length == size
                 } == true
                 kind = .ranges(embeddedTail: tail)
